@@ -1,0 +1,21 @@
+"""neglr_utils: MAML and Meta-SGD on Conv-4, the learned-rate analysis and the feature probe.
+
+Data flows one way: ``data`` -> ``episodes`` -> ``models`` -> ``meta`` -> ``train`` ->
+``probe`` / ``analysis`` -> ``plots`` / ``widgets``.
+"""
+
+__version__ = "0.1.0"
+
+from .episodes import Episode, EpisodeSampler, EpisodeSet
+from .meta import MetaConfig, adapt, effective_rates, evaluate, init_rates, mean_ci95, meta_loss
+from .models import Conv4, Conv4Config, count_params, features, forward, head, init_params
+from .profiles import PROFILES, profile_config
+from .train import Run, RunConfig, evaluate_run, load_run, resolve_device, run_dir_for, train
+
+__all__ = [
+    "PROFILES", "Conv4", "Conv4Config", "Episode", "EpisodeSampler", "EpisodeSet",
+    "MetaConfig", "Run", "RunConfig", "__version__", "adapt", "count_params",
+    "effective_rates", "evaluate", "evaluate_run", "features", "forward", "head",
+    "init_params", "init_rates", "load_run", "mean_ci95", "meta_loss", "profile_config",
+    "resolve_device", "run_dir_for", "train",
+]

@@ -1,0 +1,219 @@
+"""MAML and Meta-SGD as one functional inner loop over the Conv-4.
+
+Inner loop (Finn et al. 2017, eq. 1; Li et al. 2017, eq. 3), for each task i:
+
+    theta_i <- theta_i - alpha o grad L_support(theta_i),   n_inner_steps times,
+
+where ``alpha`` is one scalar (MAML) or a learned tensor per parameter, same shape, any
+sign (Meta-SGD). The meta-loss is the mean over tasks of the query loss after adaptation;
+the outer loop (``train.py``) differentiates it w.r.t. theta and, for Meta-SGD, alpha.
+
+``meta-sgd-positive`` keeps every rate positive by learning ``log alpha``: the ablation
+that asks whether negative rates cause the report's effect.
+
+Rate initialisation (the report does not say): by default every Meta-SGD rate starts at
+MAML's ``inner_lr``, so a Meta-SGD run starts as the MAML run and any negative rate is
+learned, not drawn. ``rate_init="uniform"`` draws from ``rate_init_range`` as Li et al.
+
+All tasks of a meta-batch run together through grouped convolutions (``models.py``);
+the float64 tests in ``tests/test_meta.py`` show the meta-gradients equal a plain loop
+over tasks and learn2learn's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .episodes import Episode, EpisodeSet
+from .models import Params, forward
+
+ALGOS = ("maml", "meta-sgd", "meta-sgd-positive")
+ADAPT_MODES = ("all", "head")
+RATE_INITS = ("constant", "uniform")
+
+Rates = Mapping[str, Tensor | float]
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """The inner loop: algorithm, its rate(s) and steps."""
+
+    algo: str = "maml"  # "maml" | "meta-sgd" | "meta-sgd-positive"
+    inner_lr: float = 0.01  # MAML's rate; Meta-SGD's initial rate with rate_init="constant"
+    n_inner_steps: int = 5  # SGD steps on the support set, in training and evaluation
+    first_order: bool = False  # drop second derivatives (FOMAML / first-order Meta-SGD)
+    adapt: str = "all"  # "all" parameters, or "head" only (ANIL)
+    rate_init: str = "constant"  # "constant" (= inner_lr) or "uniform" (Li et al. 2017)
+    rate_init_range: tuple[float, float] = (0.005, 0.1)  # for rate_init="uniform"
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo={self.algo!r}; choose one of {ALGOS}")
+        if self.adapt not in ADAPT_MODES:
+            raise ValueError(f"adapt={self.adapt!r}; choose one of {ADAPT_MODES}")
+        if self.rate_init not in RATE_INITS:
+            raise ValueError(f"rate_init={self.rate_init!r}; choose one of {RATE_INITS}")
+        if self.n_inner_steps < 0:
+            raise ValueError(f"n_inner_steps={self.n_inner_steps} must be >= 0")
+        if self.algo == "meta-sgd-positive":
+            lo = self.rate_init_range[0] if self.rate_init == "uniform" else self.inner_lr
+            if lo <= 0:
+                raise ValueError("meta-sgd-positive needs positive initial rates "
+                                 f"(inner_lr / rate_init_range), got {lo}")
+
+    @property
+    def learns_rates(self) -> bool:
+        return self.algo != "maml"
+
+
+def adapted_names(params: Mapping[str, Tensor], adapt: str = "all") -> list[str]:
+    """The parameters the inner loop changes: all of them, or the head only (ANIL)."""
+    if adapt == "head":
+        return [k for k in params if k.startswith("head.")]
+    return list(params)
+
+
+def init_rates(
+    params: Mapping[str, Tensor], cfg: MetaConfig, *, generator: torch.Generator | None = None
+) -> Params:
+    """Meta-SGD's learnable rate tensors (``log`` rates for the positive variant); {} for MAML."""
+    if not cfg.learns_rates:
+        return {}
+    rates: Params = {}
+    for name in adapted_names(params, cfg.adapt):
+        p = params[name]
+        if cfg.rate_init == "uniform":
+            lo, hi = cfg.rate_init_range
+            r = lo + (hi - lo) * torch.rand(p.shape, generator=generator, dtype=torch.float64)
+        else:
+            r = torch.full(p.shape, cfg.inner_lr, dtype=torch.float64)
+        if cfg.algo == "meta-sgd-positive":
+            r = r.log()
+        rates[name] = r.to(device=p.device, dtype=p.dtype)
+    return rates
+
+
+def effective_rates(
+    params: Mapping[str, Tensor], rates: Mapping[str, Tensor], cfg: MetaConfig
+) -> dict[str, Tensor | float]:
+    """The step size of every adapted parameter: MAML's scalar or Meta-SGD's tensors."""
+    names = adapted_names(params, cfg.adapt)
+    if cfg.algo == "maml":
+        return {k: cfg.inner_lr for k in names}
+    if cfg.algo == "meta-sgd-positive":
+        return {k: rates[k].exp() for k in names}
+    return {k: rates[k] for k in names}
+
+
+def task_losses(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean cross-entropy per task: ``logits [T, B, N]``, ``y [T, B]`` -> ``[T]``."""
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+    return ce.view(y.shape).mean(dim=1)
+
+
+def accuracy(logits: Tensor, y: Tensor) -> Tensor:
+    """Fraction correct per task: ``[T]``."""
+    return (logits.argmax(dim=-1) == y).to(logits.dtype).mean(dim=1)
+
+
+def adapt(
+    params: Mapping[str, Tensor],
+    x_support: Tensor,
+    y_support: Tensor,
+    rates: Rates,
+    n_inner_steps: int,
+    *,
+    create_graph: bool = True,
+    trajectory: list[Params] | None = None,
+) -> Params:
+    """Adapt ``params`` to each task: returns per-task parameters ``[T, *shape]``.
+
+    ``x_support: [T, N*K, C, H, W]``, ``y_support: [T, N*K]``; ``rates`` maps each
+    adapted name to a float or a tensor of the parameter's shape (names not in it stay
+    shared). ``create_graph=True`` keeps second derivatives (full MAML / Meta-SGD);
+    False treats the support gradients as constants (first order, or evaluation).
+    Each task's loss is its own mean, and the losses are summed, so the gradient w.r.t.
+    a task's copy of the weights is that task's gradient alone. With ``trajectory`` a
+    list, the parameters before each step and after the last are appended to it.
+    """
+    n_tasks = x_support.shape[0]
+    fast: Params = dict(params)
+    for name in rates:
+        p = fast[name]
+        if not p.requires_grad:
+            p = p.detach().requires_grad_(True)
+        fast[name] = p.unsqueeze(0).expand(n_tasks, *p.shape)
+    names = list(rates)
+    for _ in range(n_inner_steps):
+        if trajectory is not None:
+            trajectory.append(fast)
+        loss = task_losses(forward(fast, x_support), y_support).sum()
+        grads = torch.autograd.grad(loss, [fast[k] for k in names], create_graph=create_graph)
+        fast = dict(fast)
+        for name, g in zip(names, grads, strict=True):
+            fast[name] = fast[name] - rates[name] * g
+    if trajectory is not None:
+        trajectory.append(fast)
+    return fast
+
+
+@dataclass(frozen=True)
+class MetaOutput:
+    """The meta-loss of a batch of tasks and what goes into the metrics log."""
+
+    loss: Tensor  # scalar: mean query loss after adaptation
+    query_loss: Tensor  # [T], detached
+    query_acc: Tensor  # [T], detached
+
+
+def meta_loss(
+    params: Mapping[str, Tensor],
+    rates: Mapping[str, Tensor],
+    episode: Episode,
+    cfg: MetaConfig,
+    *,
+    create_graph: bool | None = None,
+) -> MetaOutput:
+    """Adapt on each task's support set, then the mean query loss (differentiable).
+
+    ``create_graph`` defaults to ``not cfg.first_order``; pass False for evaluation.
+    """
+    if create_graph is None:
+        create_graph = not cfg.first_order
+    fast = adapt(
+        params, episode.x_support, episode.y_support, effective_rates(params, rates, cfg),
+        cfg.n_inner_steps, create_graph=create_graph,
+    )
+    logits = forward(fast, episode.x_query)
+    losses = task_losses(logits, episode.y_query)
+    return MetaOutput(losses.mean(), losses.detach(), accuracy(logits, episode.y_query).detach())
+
+
+def evaluate(
+    params: Mapping[str, Tensor],
+    rates: Mapping[str, Tensor],
+    episodes: EpisodeSet,
+    cfg: MetaConfig,
+    *,
+    batch_size: int = 50,
+) -> Tensor:
+    """Query accuracy after adaptation (with the head) on every task of ``episodes``: ``[E]``."""
+    accs = []
+    for ep in episodes.batches(batch_size):
+        out = meta_loss(params, rates, ep, cfg, create_graph=False)
+        accs.append(out.query_acc)
+    return torch.cat(accs).cpu()
+
+
+def mean_ci95(values: Tensor) -> tuple[float, float]:
+    """Mean and the half-width of its normal 95 % interval (1.96 standard errors)."""
+    v = values.double()
+    n = v.numel()
+    half = 1.96 * v.std(unbiased=True).item() / math.sqrt(n) if n > 1 else float("nan")
+    return v.mean().item(), half

@@ -1,0 +1,24 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Meta-SGD and its learned learning rates
+#
+# Placeholder: chapter under construction.
+
+# %% tags=["parameters"]
+profile = "cpu"
+data_root = None
+device = "auto"
+runs_dir = "runs"
+seeds = [0]

@@ -1,0 +1,241 @@
+"""End-to-end tests of the book build (``book/build.py``): slow, they execute notebooks.
+
+One session fixture runs ``book/build.py --profile smoke`` (it rewrites ``book/executed``
+and ``book/_build/html``), then the tests check that every chapter page exists, that no
+page shows a traceback, and, in headless Chromium from ``file://`` with no network, that
+each page paints, that MathJax typesets math and that saved ipywidgets render (the
+assets come from ``book/_offline``, not from CDNs).
+
+What the math/widget test relies on: at least one chapter has display math and one shows
+an ipywidgets widget (today ``notebooks/05_explorer.py``: an equation and an
+``IntSlider``). The test finds such pages itself and fails if there are none.
+
+Chromium comes from ``scripts/install_system.sh``. Without it the browser tests skip,
+except when the environment variable ``CI`` is set: then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "book" / "build.py"
+HTML = REPO / "book" / "_build" / "html"
+EXECUTED = REPO / "book" / "executed"
+BUILD_TIMEOUT_S = int(os.environ.get("NEGLR_BOOK_TIMEOUT", "3600"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+    "--window-size=1280,2000",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def toc_pages() -> list[str]:
+    """Every page ``_toc.yml`` lists (root first), as paths without suffix."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                pages.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return pages
+
+
+PAGES = toc_pages()
+CHAPTERS = [p for p in PAGES if p.startswith("book/executed/")]
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Run the smoke build once; return the HTML folder. Fails with the build's output."""
+    proc = subprocess.run(
+        [sys.executable, str(BUILD), "--profile", "smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+        check=False,
+    )
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout}\n{proc.stderr}"
+    return HTML
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory):
+    """A function ``(url, *flags) -> CompletedProcess`` running headless Chromium."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        reason = "chromium not on PATH (run scripts/install_system.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run the browser checks")
+        pytest.skip(reason)
+
+    def run(url: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        profile = tmp_path_factory.mktemp("chromium-profile")
+        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags, url]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    return run
+
+
+def page_url(html: Path, page: str) -> str:
+    return (html / f"{page}.html").as_uri()
+
+
+def test_pages_exist(built_book: Path) -> None:
+    assert (built_book / "index.html").is_file()
+    for page in PAGES:
+        assert (built_book / f"{page}.html").is_file(), f"missing page {page}.html"
+    for chapter in CHAPTERS:
+        assert (EXECUTED / f"{Path(chapter).name}.ipynb").is_file()
+    assert (EXECUTED / "timings.json").is_file()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_errors_in_chapter(built_book: Path, chapter: str) -> None:
+    """No error output in the executed notebook, no traceback on its page."""
+    nb = nbformat.read(EXECUTED / f"{Path(chapter).name}.ipynb", as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"cell {i}: {out.get('ename')}"
+            if out.output_type == "stream" and out.name == "stderr":
+                assert "Traceback" not in out.text, f"cell {i} stderr:\n{out.text}"
+    html = (built_book / f"{chapter}.html").read_text()
+    assert "Traceback (most recent call last)" not in html
+    assert not re.search(r'class="[^"]*\b(output_error|traceback)\b', html)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_screenshot_not_blank(built_book: Path, chromium, tmp_path: Path, page: str) -> None:
+    """The page paints: >1% non-white pixels overall and in the content column."""
+    from PIL import Image
+
+    png = tmp_path / "page.png"
+    proc = chromium(page_url(built_book, page), f"--screenshot={png}")
+    assert png.is_file(), f"no screenshot of {page}: {proc.stderr[-2000:]}"
+    gray = Image.open(png).convert("L")
+
+    def ink(box: tuple[int, int, int, int]) -> float:
+        hist = gray.crop(box).histogram()
+        return sum(hist[:245]) / sum(hist)
+
+    width, height = gray.size
+    assert ink((0, 0, width, height)) > 0.01, f"{page} looks blank"
+    assert ink((260, 130, min(width, 1000), height)) > 0.01, f"{page}: empty content column"
+
+
+def _pages_with(built_book: Path, marker: str) -> list[str]:
+    return [c for c in CHAPTERS if marker in (built_book / f"{c}.html").read_text()]
+
+
+def test_math_renders_offline(built_book: Path, chromium) -> None:
+    """MathJax (from _static/mathjax) replaces the TeX source by mjx-container elements."""
+    pages = _pages_with(built_book, 'class="math')
+    assert pages, "no chapter has math; 05_explorer is expected to show an equation"
+    for page in pages:
+        html = (built_book / f"{page}.html").read_text()
+        assert "<mjx-container" not in html  # so that the DOM check below proves JS ran
+        dom = chromium(page_url(built_book, page), "--dump-dom").stdout
+        assert "<mjx-container" in dom, f"MathJax did not typeset {page}"
+
+
+def test_widgets_render_offline(built_book: Path, chromium) -> None:
+    """The html-manager (from _static/html-manager) renders saved widget state."""
+    pages = _pages_with(built_book, "application/vnd.jupyter.widget-state+json")
+    assert pages, "no chapter has a widget; 05_explorer is expected to show an IntSlider"
+    widget = re.compile(r'class="[^"]*\bjupyter-widgets\b[^"]*"')
+    for page in pages:
+        assert not widget.search((built_book / f"{page}.html").read_text())
+        dom = chromium(page_url(built_book, page), "--dump-dom").stdout
+        assert widget.search(dom), f"no rendered widget in {page}"
+    explorer = "book/executed/05_explorer"
+    if explorer in pages:
+        dom = chromium(page_url(built_book, explorer), "--dump-dom").stdout
+        assert re.search(r'class="[^"]*\bwidget-slider\b', dom), "05_explorer: no slider"
+
+
+def test_no_cdn_in_pages(built_book: Path) -> None:
+    """No page loads a script or stylesheet from a CDN (the book must work offline)."""
+    cdn = re.compile(r"""(src|href)=["'](https?:)?//(cdn\.jsdelivr|unpkg\.com|cdnjs)""")
+    for page in PAGES:
+        assert not cdn.search((built_book / f"{page}.html").read_text()), page
+
+
+FAILING_NOTEBOOK = textwrap.dedent(
+    """\
+    # %% tags=["parameters"]
+    profile = "cpu"
+
+    # %%
+    x = 1
+    raise ValueError("boom from cell two")
+
+    # %%
+    print("never reached")
+    """
+)
+
+
+def test_failing_notebook_stops_build(tmp_path: Path) -> None:
+    """A notebook raising in cell 2: non-zero exit, one line naming it, nothing published."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "01_ok.py").write_text('# %% tags=["parameters"]\nprofile = "cpu"\n')
+    (notebooks / "02_fails.py").write_text(FAILING_NOTEBOOK)
+    out = tmp_path / "out"
+    stale = out / "_build" / "html" / "index.html"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an older build")
+    real_index = HTML / "index.html"
+    real_mtime = real_index.stat().st_mtime if real_index.exists() else None
+
+    proc = subprocess.run(
+        [sys.executable, str(BUILD), "--profile", "smoke", "--notebooks-dir", str(notebooks)]
+        + ["--output-dir", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode != 0
+    line = next((ln for ln in proc.stderr.splitlines() if "02_fails.py failed" in ln), proc.stderr)
+    assert line.startswith("make book: notebook "), line
+    assert "failed at cell 2 " in line, line
+    assert 'raise ValueError("boom from cell two")' not in line  # first line only
+    assert "(x = 1)" in line, line
+    assert "ValueError: boom from cell two" in line, line
+    assert (out / "executed" / "02_fails.failed.ipynb").is_file()
+    assert "02_fails.failed.ipynb" in proc.stderr
+    assert not (out / "executed" / "02_fails.ipynb").exists()
+    assert (out / "executed" / "01_ok.ipynb").is_file()
+    assert not (out / "_build" / "html").exists(), "a failed build left HTML published"
+    if real_mtime is not None:
+        assert real_index.stat().st_mtime == real_mtime, "the test touched the real book"

@@ -1,0 +1,233 @@
+"""Meta-gradients of neglr_utils.meta equal a plain per-task autograd loop and learn2learn.
+
+All in float64 on a small Conv-4 with BatchNorm (batch statistics), 3 tasks, 2 inner
+steps, for MAML and Meta-SGD, first and second order. Relative error per tensor must
+be below 1e-10.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neglr_utils.episodes import Episode
+from neglr_utils.meta import (
+    MetaConfig,
+    adapt,
+    adapted_names,
+    effective_rates,
+    init_rates,
+    meta_loss,
+)
+from neglr_utils.models import BN_EPS, Conv4, Conv4Config, init_params
+
+CFG = Conv4Config(in_channels=1, image_size=16, hidden=4, n_way=3)
+N_TASKS, K_SHOT, K_QUERY, STEPS = 3, 2, 3, 2
+RTOL = 1e-10
+
+
+def make_episode(seed: int = 0) -> Episode:
+    g = torch.Generator().manual_seed(seed)
+    n = CFG.n_way
+
+    def labels(k):
+        return torch.stack([torch.randperm(n * k, generator=g) % n for _ in range(N_TASKS)])
+
+    return Episode(
+        x_support=torch.rand(N_TASKS, n * K_SHOT, 1, 16, 16, generator=g, dtype=torch.float64),
+        y_support=labels(K_SHOT),
+        x_query=torch.rand(N_TASKS, n * K_QUERY, 1, 16, 16, generator=g, dtype=torch.float64),
+        y_query=labels(K_QUERY),
+        classes=torch.zeros(N_TASKS, n, dtype=torch.long),
+    )
+
+
+def make_params(algo: str, seed: int = 0):
+    params = init_params(CFG, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    # Non-trivial BN affine parameters, so their gradients are exercised too.
+    g = torch.Generator().manual_seed(seed + 100)
+    for k in params:
+        if k.startswith("bn") or k.endswith("bias"):
+            params[k] = params[k] + 0.1 * torch.randn(params[k].shape, generator=g,
+                                                       dtype=torch.float64)
+    cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=STEPS, rate_init="uniform",
+                     rate_init_range=(0.02, 0.2))
+    rates = init_rates(params, cfg, generator=torch.Generator().manual_seed(seed + 1))
+    if algo == "meta-sgd":  # some negative rates, as Meta-SGD learns them
+        rates = {k: v * torch.where(torch.rand(v.shape, generator=g, dtype=v.dtype) < 0.3,
+                                    -1.0, 1.0) for k, v in rates.items()}
+    params = {k: v.requires_grad_() for k, v in params.items()}
+    rates = {k: v.requires_grad_() for k, v in rates.items()}
+    return params, rates
+
+
+def reference_forward(p, x):
+    """Plain single-task Conv-4 written with torch.nn.functional: x [B, C, H, W]."""
+    h = x
+    for i in range(1, 5):
+        h = F.conv2d(h, p[f"conv{i}.weight"], p[f"conv{i}.bias"], padding=1)
+        h = F.batch_norm(h, None, None, p[f"bn{i}.weight"], p[f"bn{i}.bias"], training=True,
+                         eps=BN_EPS)
+        h = F.max_pool2d(F.relu(h), 2)
+    return F.linear(h.flatten(1), p["head.weight"], p["head.bias"])
+
+
+def reference_meta_loss(params, rates, ep, cfg):
+    """A sequential loop over tasks: the textbook MAML / Meta-SGD objective."""
+    lrs = effective_rates(params, rates, cfg)
+    losses = []
+    for t in range(ep.n_tasks):
+        fast = dict(params)
+        for _ in range(cfg.n_inner_steps):
+            loss = F.cross_entropy(reference_forward(fast, ep.x_support[t]), ep.y_support[t])
+            names = list(lrs)
+            grads = torch.autograd.grad(loss, [fast[k] for k in names],
+                                        create_graph=not cfg.first_order)
+            fast = {**fast, **{k: fast[k] - lrs[k] * g for k, g in zip(names, grads, strict=False)}}
+        losses.append(F.cross_entropy(reference_forward(fast, ep.x_query[t]), ep.y_query[t]))
+    return torch.stack(losses).mean()
+
+
+def learn2learn_meta_loss(params, rates, ep, cfg):
+    """The same objective through learn2learn's MAML / MetaSGD wrappers on an nn.Module."""
+    l2l = pytest.importorskip("learn2learn")
+    model = Conv4(CFG).double().load_params(params)
+    if cfg.algo == "maml":
+        learner = l2l.algorithms.MAML(model, lr=cfg.inner_lr, first_order=cfg.first_order)
+    else:
+        learner = l2l.algorithms.MetaSGD(model, lr=1.0, first_order=cfg.first_order)
+        name_of = {id(p): k for k, p in model.params().items()}
+        with torch.no_grad():
+            for p, lr in zip(model.parameters(), learner.lrs, strict=False):
+                lr.copy_(rates[name_of[id(p)]])
+    losses = []
+    for t in range(ep.n_tasks):
+        clone = learner.clone()
+        for _ in range(cfg.n_inner_steps):
+            clone.adapt(F.cross_entropy(clone(ep.x_support[t]), ep.y_support[t]))
+        losses.append(F.cross_entropy(clone(ep.x_query[t]), ep.y_query[t]))
+    loss = torch.stack(losses).mean()
+    inputs = list(model.parameters()) + (list(learner.lrs) if cfg.algo != "maml" else [])
+    grads = torch.autograd.grad(loss, inputs)
+    names = list(model.params())
+    out = {f"param:{names[i]}": g for i, g in enumerate(grads[: len(names)])}
+    for i, g in enumerate(grads[len(names):]):
+        out[f"rate:{names[i]}"] = g
+    return loss, out
+
+
+def meta_grads(loss, params, rates):
+    keys = [f"param:{k}" for k in params] + [f"rate:{k}" for k in rates]
+    grads = torch.autograd.grad(loss, list(params.values()) + list(rates.values()))
+    return dict(zip(keys, grads, strict=False))
+
+
+def assert_rel_close(a: dict, b: dict):
+    """Relative error per tensor below RTOL.
+
+    Conv biases feed straight into BatchNorm, which removes any constant shift, so their
+    exact gradient is zero and what autograd returns is rounding noise (~1e-17). For
+    such tensors (norm below 1e-8 of the whole gradient's) the error is measured
+    relative to the whole gradient instead.
+    """
+    assert a.keys() == b.keys()
+    total = torch.sqrt(sum(v.norm() ** 2 for v in b.values()))
+    for k in a:
+        scale = b[k].norm() if b[k].norm() > 1e-8 * total else total
+        err = (a[k] - b[k]).norm() / scale
+        assert err < RTOL, f"{k}: relative error {err:.3e}"
+
+
+CASES = [(algo, fo) for algo in ("maml", "meta-sgd", "meta-sgd-positive") for fo in (False, True)]
+
+
+@pytest.mark.parametrize(("algo", "first_order"), CASES)
+def test_meta_gradient_equals_sequential_loop(algo, first_order):
+    params, rates = make_params(algo)
+    cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=STEPS, first_order=first_order)
+    ep = make_episode()
+    ours = meta_loss(params, rates, ep, cfg).loss
+    ref = reference_meta_loss(params, rates, ep, cfg)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
+    g_ours = meta_grads(ours, params, rates)
+    g_ref = meta_grads(ref, params, rates)
+    assert_rel_close(g_ours, g_ref)
+    if algo != "maml":  # the meta-gradient reaches the rates
+        assert all(g_ours[f"rate:{k}"].abs().sum() > 0 for k in rates)
+
+
+@pytest.mark.parametrize(("algo", "first_order"), [c for c in CASES if c[0] != "meta-sgd-positive"])
+def test_meta_gradient_equals_learn2learn(algo, first_order):
+    params, rates = make_params(algo, seed=5)
+    cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=STEPS, first_order=first_order)
+    ep = make_episode(seed=7)
+    ref_loss, g_ref = learn2learn_meta_loss(params, rates, ep, cfg)
+    ours = meta_loss(params, rates, ep, cfg).loss
+    torch.testing.assert_close(ours, ref_loss, rtol=1e-12, atol=0)
+    assert_rel_close(meta_grads(ours, params, rates), g_ref)
+
+
+def test_second_order_differs_from_first_order():
+    """The check can fail: first- and second-order meta-gradients are not the same."""
+    params, rates = make_params("maml")
+    ep = make_episode()
+    g = [meta_grads(meta_loss(params, rates, ep, MetaConfig(
+        inner_lr=0.1, n_inner_steps=STEPS, first_order=fo)).loss, params, rates)
+        for fo in (False, True)]
+    err = (g[0]["param:conv1.weight"] - g[1]["param:conv1.weight"]).norm()
+    assert err / g[0]["param:conv1.weight"].norm() > 1e-4
+
+
+def test_meta_sgd_with_constant_rates_is_maml():
+    params, _ = make_params("maml")
+    ep = make_episode()
+    maml = MetaConfig(algo="maml", inner_lr=0.05, n_inner_steps=STEPS)
+    msgd = MetaConfig(algo="meta-sgd", inner_lr=0.05, n_inner_steps=STEPS)
+    rates = init_rates(params, msgd)
+    torch.testing.assert_close(meta_loss(params, {}, ep, maml).loss,
+                               meta_loss(params, rates, ep, msgd).loss, rtol=1e-14, atol=0)
+
+
+def test_zero_steps_return_the_parameters():
+    params, _ = make_params("maml")
+    ep = make_episode()
+    fast = adapt(params, ep.x_support, ep.y_support, {k: 0.1 for k in params}, 0)
+    for k in params:
+        torch.testing.assert_close(fast[k], params[k].expand_as(fast[k]))
+
+
+def test_positive_step_lowers_and_negative_step_raises_support_loss():
+    from neglr_utils.meta import task_losses
+    from neglr_utils.models import forward
+    params, _ = make_params("maml")
+    ep = make_episode()
+    before = task_losses(forward(params, ep.x_support), ep.y_support)
+    for sign in (1.0, -1.0):
+        fast = adapt(params, ep.x_support, ep.y_support, {k: sign * 1e-3 for k in params}, 1,
+                     create_graph=False)
+        after = task_losses(forward(fast, ep.x_support), ep.y_support)
+        assert bool(((after - before) * sign < 0).all()), sign
+
+
+def test_head_only_adaptation_keeps_the_body_shared():
+    params, _ = make_params("maml")
+    ep = make_episode()
+    names = adapted_names(params, "head")
+    assert names == ["head.weight", "head.bias"]
+    fast = adapt(params, ep.x_support, ep.y_support, {k: 0.1 for k in names}, 2)
+    assert fast["conv1.weight"] is params["conv1.weight"]
+    assert fast["head.weight"].shape[0] == N_TASKS
+
+
+def test_positive_rates_stay_positive():
+    params, _ = make_params("maml")
+    cfg = MetaConfig(algo="meta-sgd-positive", inner_lr=0.01)
+    raw = init_rates(params, cfg)
+    raw = {k: v - 50.0 for k, v in raw.items()}  # any raw value maps to a positive rate
+    assert all((r > 0).all() for r in effective_rates(params, raw, cfg).values())
+
+
+def test_bad_config_raises():
+    with pytest.raises(ValueError, match="algo"):
+        MetaConfig(algo="reptile")
+    with pytest.raises(ValueError, match="positive"):
+        MetaConfig(algo="meta-sgd-positive", inner_lr=-0.1)
