@@ -184,3 +184,17 @@ class EpisodeSet:
         """Consecutive batches of at most ``batch_size`` tasks."""
         for start in range(0, self.n_episodes, batch_size):
             yield self.get(start, min(start + batch_size, self.n_episodes))
+
+
+def sampling_throughput(sampler: EpisodeSampler, n_tasks: int = 32, repeats: int = 5) -> float:
+    """Tasks per second that ``sampler`` delivers as float tensors (median of ``repeats``)."""
+    import time
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ep = sampler.sample(n_tasks)
+        if ep.x_query.is_cuda:
+            torch.cuda.synchronize(ep.x_query.device)
+        times.append(time.perf_counter() - t0)
+    return n_tasks / sorted(times)[len(times) // 2]

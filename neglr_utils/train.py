@@ -239,12 +239,11 @@ def train(
     run_dir = run_dir_for(cfg, out_root)
     if (run_dir / "final.pt").exists():
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
-
     if splits is None:
         splits = {s: load_split(cfg.dataset, s, data_root, image_size=cfg.image_size or None)
                   for s in ("train", "val")}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "checkpoint.pt"
     sampler = EpisodeSampler(splits["train"], cfg.n_way, cfg.k_shot, cfg.k_query,
                              seed=cfg.seed, device=device, dtype=dtype)
     val = EpisodeSet(splits["val"], cfg.n_way, cfg.k_shot, cfg.k_query, cfg.n_val_episodes,

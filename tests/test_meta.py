@@ -89,15 +89,15 @@ def reference_meta_loss(params, rates, ep, cfg):
 
 def learn2learn_meta_loss(params, rates, ep, cfg):
     """The same objective through learn2learn's MAML / MetaSGD wrappers on an nn.Module."""
-    l2l = pytest.importorskip("learn2learn")
+    import learn2learn as l2l  # installed by `make`; a missing reference must fail
     model = Conv4(CFG).double().load_params(params)
+    name_of = {id(p): k for k, p in model.params().items()}
     if cfg.algo == "maml":
         learner = l2l.algorithms.MAML(model, lr=cfg.inner_lr, first_order=cfg.first_order)
     else:
         learner = l2l.algorithms.MetaSGD(model, lr=1.0, first_order=cfg.first_order)
-        name_of = {id(p): k for k, p in model.params().items()}
         with torch.no_grad():
-            for p, lr in zip(model.parameters(), learner.lrs, strict=False):
+            for p, lr in zip(model.parameters(), learner.lrs, strict=True):
                 lr.copy_(rates[name_of[id(p)]])
     losses = []
     for t in range(ep.n_tasks):
@@ -106,12 +106,11 @@ def learn2learn_meta_loss(params, rates, ep, cfg):
             clone.adapt(F.cross_entropy(clone(ep.x_support[t]), ep.y_support[t]))
         losses.append(F.cross_entropy(clone(ep.x_query[t]), ep.y_query[t]))
     loss = torch.stack(losses).mean()
+    names = [name_of[id(p)] for p in model.parameters()]
     inputs = list(model.parameters()) + (list(learner.lrs) if cfg.algo != "maml" else [])
     grads = torch.autograd.grad(loss, inputs)
-    names = list(model.params())
-    out = {f"param:{names[i]}": g for i, g in enumerate(grads[: len(names)])}
-    for i, g in enumerate(grads[len(names):]):
-        out[f"rate:{names[i]}"] = g
+    out = {f"param:{n}": g for n, g in zip(names, grads[: len(names)], strict=True)}
+    out.update({f"rate:{n}": g for n, g in zip(names, grads[len(names):], strict=True)})
     return loss, out
 
 
