@@ -293,8 +293,8 @@ def train(
 
     A finished run with the same config is reused as is. With ``resume`` a checkpoint
     is continued exactly; without it an existing directory is started afresh.
-    ``max_seconds`` stops cleanly with a checkpoint once that much time has passed
-    (for GPU time slices). ``splits`` may pass already loaded ``ImageSplit``s.
+    ``max_seconds`` stops cleanly with a checkpoint once this call has trained that
+    long (for GPU time slices). ``splits`` may pass already loaded ``ImageSplit``s.
     ``cuda_graph`` (default: on for CUDA) replays each meta-iteration as a CUDA graph.
     """
     from .data import load_split
@@ -356,7 +356,8 @@ def train(
 
     step = MetaStep(params, rates, opt, cfg.meta, cuda_graph=cuda_graph)
     check_every = 1 if device.type == "cpu" else cfg.log_every  # each check syncs a GPU
-    t0 = time.perf_counter() - elapsed
+    call_start = time.perf_counter()
+    t0 = call_start - elapsed  # wall_time counts over resumed chunks
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, acc since last log
     n_window = 0
     bar = tqdm(total=cfg.n_iterations, initial=start, disable=not progress,
@@ -371,7 +372,8 @@ def train(
             if on_iteration is not None:
                 on_iteration(it)
             is_last = it == cfg.n_iterations
-            out_of_time = max_seconds is not None and time.perf_counter() - t0 >= max_seconds
+            out_of_time = (max_seconds is not None
+                           and time.perf_counter() - call_start >= max_seconds)
             log_now = it % cfg.log_every == 0 or is_last or out_of_time
             if log_now or it % check_every == 0 or it % cfg.ckpt_every == 0:
                 if not torch.isfinite(sums).all():
