@@ -72,10 +72,21 @@ PAGES = toc_pages()
 CHAPTERS = [p for p in PAGES if p.startswith("book/executed/")]
 
 
+_BUILD_RESULT: dict[str, subprocess.CompletedProcess[str]] = {}
+
+
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Run the smoke build once; return the HTML folder. Fails with the build's output."""
-    proc = subprocess.run(
+    """Run the smoke build once; return the HTML folder. Fails with the build's output.
+
+    A failed build is remembered, so the tests that need the book fail at once instead
+    of each running the whole build again.
+    """
+    if "proc" in _BUILD_RESULT:
+        proc = _BUILD_RESULT["proc"]
+        assert proc.returncode == 0, f"book build failed (see the first failure):\n{proc.stderr}"
+        return HTML
+    _BUILD_RESULT["proc"] = proc = subprocess.run(
         [sys.executable, str(BUILD), "--profile", "smoke"],
         cwd=REPO,
         capture_output=True,

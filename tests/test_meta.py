@@ -110,7 +110,8 @@ def learn2learn_meta_loss(params, rates, ep, cfg):
     inputs = list(model.parameters()) + (list(learner.lrs) if cfg.algo != "maml" else [])
     grads = torch.autograd.grad(loss, inputs)
     out = {f"param:{n}": g for n, g in zip(names, grads[: len(names)], strict=True)}
-    out.update({f"rate:{n}": g for n, g in zip(names, grads[len(names):], strict=True)})
+    if cfg.algo != "maml":
+        out.update({f"rate:{n}": g for n, g in zip(names, grads[len(names):], strict=True)})
     return loss, out
 
 
