@@ -6,9 +6,36 @@ Data flows one way: ``data`` -> ``episodes`` -> ``models`` -> ``meta`` -> ``trai
 
 __version__ = "0.1.0"
 
+from .analysis import (
+    REPORT_FIGURE7,
+    REPORT_TABLE1,
+    REPORT_VAL_ACC,
+    compare_probes,
+    figure7_data,
+    format_table1,
+    mean_ci,
+    probe_statistics,
+    rate_evolution,
+    rate_table,
+    rates_by_layer,
+    run_rate_evolution,
+    run_rate_table,
+    seed_summary,
+    training_curves,
+)
 from .episodes import Episode, EpisodeSampler, EpisodeSet
 from .meta import MetaConfig, adapt, effective_rates, evaluate, init_rates, mean_ci95, meta_loss
 from .models import Conv4, Conv4Config, count_params, features, forward, head, init_params
+from .probe import (
+    ProbeConfig,
+    probe_run,
+    probe_runs,
+    prototype_accuracy,
+    read_probe_json,
+    run_probe,
+    scale_rates,
+    write_probe_json,
+)
 from .profiles import PROFILES, profile_config
 from .train import Run, RunConfig, evaluate_run, load_run, resolve_device, run_dir_for, train
 
@@ -18,4 +45,9 @@ __all__ = [
     "effective_rates", "evaluate", "evaluate_run", "features", "forward", "head",
     "init_params", "init_rates", "load_run", "mean_ci95", "meta_loss", "profile_config",
     "resolve_device", "run_dir_for", "train",
+    "REPORT_FIGURE7", "REPORT_TABLE1", "REPORT_VAL_ACC", "ProbeConfig", "compare_probes",
+    "figure7_data", "format_table1", "mean_ci", "probe_run", "probe_runs", "probe_statistics",
+    "prototype_accuracy", "rate_evolution", "rate_table", "rates_by_layer", "read_probe_json",
+    "run_probe", "run_rate_evolution", "run_rate_table", "scale_rates", "seed_summary",
+    "training_curves", "write_probe_json",
 ]

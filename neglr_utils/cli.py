@@ -1,4 +1,4 @@
-"""Command line: ``python -m neglr_utils {data,train,evaluate} ...`` (``--help`` on each)."""
+"""Command line: ``python -m neglr_utils {data,train,evaluate,probe} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=_positive_int, default=600,
                    help="number of fixed test tasks (default 600)")
     _common(e)
+
+    pr = sub.add_parser("probe", help="head-free pre/on/off-task feature probe (Figure 7)")
+    pr.add_argument("run_dirs", nargs="+", help="run directories written by train")
+    pr.add_argument("--iterations", type=_positive_int, default=1000,
+                    help="probe iterations, i.e. task pairs (the report: 40,000)")
+    pr.add_argument("--split", choices=("train", "val", "test"), default="test",
+                    help="split the probe tasks come from")
+    pr.add_argument("--k-query", type=_positive_int, default=15, help="queries per class")
+    pr.add_argument("--bn-mode", choices=("joint", "separate"), default="joint",
+                    help="joint: support+query one BatchNorm batch; separate: two batches")
+    pr.add_argument("--batch-size", type=_positive_int, default=100,
+                    help="task pairs processed at once")
+    pr.add_argument("--seed", type=int, default=0, help="selects the A and B task lists")
+    pr.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True,
+                    help="also probe Meta-SGD runs with conv rates sign-flipped and zeroed")
+    pr.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                    help="reuse conditions already in a run's probe.json with the same settings")
+    pr.add_argument("--out", default=None,
+                    help="combined summary JSON (statistics of every run and condition)")
+    _common(pr)
     return parser
 
 
@@ -71,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _data(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "probe":
+            return _probe(args)
         return _evaluate(args)
     except (DataNotFoundError, UnknownLayoutError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -112,4 +134,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     res = evaluate_run(args.run_dir, split=args.split, n_episodes=args.episodes,
                        data_root=args.data_root, device=args.device)
     print(json.dumps(res, indent=2))
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from .probe import DEFAULT_ABLATIONS, ProbeConfig, probe_runs
+    cfg = ProbeConfig(split=args.split, n_iterations=args.iterations, k_query=args.k_query,
+                      bn_mode=args.bn_mode, batch_size=args.batch_size, seed=args.seed)
+    summary = probe_runs(args.run_dirs, cfg, out=args.out,
+                         ablations=DEFAULT_ABLATIONS if args.ablations else {},
+                         data_root=args.data_root, device=args.device, reuse=args.reuse,
+                         progress=True)
+    for label, res in summary["runs"].items():
+        st = res["stats"]
+        c = st["conditions"]
+        nums = "  ".join(f"{k} {c[k]['mean']:.4f}+-{c[k]['ci95']:.4f}"
+                         for k in ("pre_a", "on_a", "off_b", "pre_b"))
+        print(f"{label}: n={st['n']}  {nums}  p(on vs off change)="
+              f"{st['report_paired']['p']:.3g}  p(off_b vs pre_b)={st['off_vs_pre_b']['p']:.3g}"
+              f"  {res['seconds_per_1000']:.1f} s/1000 it")
+    if args.out:
+        print(f"summary written to {args.out}")
     return 0

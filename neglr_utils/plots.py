@@ -1,0 +1,198 @@
+"""Figures from results (never from training): Figure 6 and 7 of the report, and more.
+
+Every function takes data (dicts / arrays from `analysis` or a probe JSON) and an
+optional ``ax``, and returns the axes. Uncertainty is always drawn (95 % CI error bars
+or bands, or the std band where the spread itself is the quantity) with ``n`` in the
+legend. Call `style` once per notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .analysis import REPORT_FIGURE7, REPORT_FIGURE7_N
+
+FIG7_CONDITIONS = (("pre", "pre-adaptation"), ("on", "on-task"), ("off", "off-task"))
+COLORS = {"maml": "#1f77b4", "meta-sgd": "#d62728", "meta-sgd-positive": "#2ca02c"}
+ABLATION_STYLES = {"trained": "-", "conv_flipped": ":", "conv_zeroed": "-."}
+
+
+def style() -> None:
+    """The book's one plot style (small, readable, grid on)."""
+    mpl.rcParams.update({
+        "figure.figsize": (6.0, 4.0), "figure.dpi": 100, "axes.grid": True,
+        "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+        "legend.frameon": False, "font.size": 10, "axes.titlesize": 10,
+    })
+
+
+def _ax(ax: Axes | None) -> Axes:
+    return plt.subplots()[1] if ax is None else ax
+
+
+def _color(label: str) -> str | None:
+    return COLORS.get(label.split("/")[0].split("-seed")[0])
+
+
+def _line(label: str) -> dict[str, Any]:
+    """Colour by algorithm; a probe ablation (``.../conv_flipped``) gets its own line style."""
+    cond = label.split("/", 1)[1] if "/" in label else "trained"
+    return {"color": _color(label), "ls": ABLATION_STYLES.get(cond, "-"),
+            "mfc": "none" if cond != "trained" else None}
+
+
+def plot_figure7(summary: Mapping[str, Mapping[str, Any]], ax: Axes | None = None,
+                 report: bool = True) -> Axes:
+    """Figure 7: prototype accuracy pre-adaptation / on-task / off-task, one line per run.
+
+    ``summary``: ``{label: {"pre"|"on"|"off": {"mean", "ci95"}, "n": n}}`` (see
+    `analysis.figure7_data`); error bars are 95 % CIs over probe iterations. With
+    ``report`` the report's values are drawn dashed on a right-hand axis of their own
+    (their level differs by dataset; the shapes are what compare).
+    """
+    ax = _ax(ax)
+    x = np.arange(len(FIG7_CONDITIONS))
+    for i, (label, d) in enumerate(summary.items()):
+        means = [d[k]["mean"] for k, _ in FIG7_CONDITIONS]
+        cis = [d[k]["ci95"] for k, _ in FIG7_CONDITIONS]
+        ax.errorbar(x + 0.04 * (i - (len(summary) - 1) / 2), means, yerr=cis, marker="o",
+                    capsize=3, **_line(label), label=f"{label} (n={d['n']}, 95% CI)")
+    ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
+    ax.set_xlabel("condition")
+    ax.set_ylabel("prototype accuracy (cosine, head-free)")
+    handles, labels = ax.get_legend_handles_labels()
+    if report:
+        twin = ax.twinx()
+        for algo, vals in REPORT_FIGURE7.items():
+            (line,) = twin.plot(x, [vals[k] for k, _ in FIG7_CONDITIONS], ls="--", marker="s",
+                                mfc="none", color=_color(algo),
+                                label=f"report {algo} (n={REPORT_FIGURE7_N}, no CI given)")
+            handles.append(line)
+            labels.append(line.get_label())
+        twin.set_ylabel("report's accuracy (dashed)")
+        twin.grid(False)
+    ax.legend(handles, labels, fontsize=8)
+    return ax
+
+
+def plot_report_figure7(ax: Axes | None = None) -> Axes:
+    """The report's Figure 7 values alone (no intervals were published)."""
+    ax = _ax(ax)
+    x = np.arange(len(FIG7_CONDITIONS))
+    for algo, vals in REPORT_FIGURE7.items():
+        ax.plot(x, [vals[k] for k, _ in FIG7_CONDITIONS], ls="--", marker="s", mfc="none",
+                color=_color(algo), label=f"{algo} (n={REPORT_FIGURE7_N}, no CI given)")
+    ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
+    ax.set_xlabel("condition")
+    ax.set_ylabel("prototype accuracy (report)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def figure7_comparison(summary: Mapping[str, Mapping[str, Any]]) -> tuple[Figure, np.ndarray]:
+    """A 1x2 figure: our Figure 7 (with CIs) | the report's values."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    plot_figure7(summary, axes[0], report=False)
+    axes[0].set_title("this reproduction")
+    plot_report_figure7(axes[1])
+    axes[1].set_title("report (Starshak), mini-ImageNet")
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_probe_changes(changes: Mapping[str, Mapping[str, Mapping[str, float]]],
+                       ax: Axes | None = None) -> Axes:
+    """Mean change in accuracy per run, on-task and off-task, with 95 % CI error bars.
+
+    ``changes``: ``{label: probe_statistics(...)["changes"]}`` (keys ``on``,
+    ``off_report``, ``off_paired``, each a `analysis.mean_ci` dict).
+    """
+    ax = _ax(ax)
+    keys = (("on", "on - pre_a"), ("off_report", "off - pre_a"), ("off_paired", "off - pre_b"))
+    x = np.arange(len(keys))
+    for i, (label, ch) in enumerate(changes.items()):
+        n = ch["on"]["n"]
+        ax.errorbar(x + 0.06 * (i - (len(changes) - 1) / 2), [ch[k]["mean"] for k, _ in keys],
+                    yerr=[ch[k]["ci95"] for k, _ in keys], fmt="o", capsize=3,
+                    color=_line(label)["color"], mfc=_line(label)["mfc"],
+                    label=f"{label} (n={n}, 95% CI)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, [name for _, name in keys])
+    ax.set_xlabel("change")
+    ax.set_ylabel("change in prototype accuracy")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_rate_densities(rates_by_layer: Mapping[str, Sequence[float] | np.ndarray],
+                        ax: Axes | None = None, bins: int = 60) -> Axes:
+    """Figure 6: density of the learned inner rates per layer, with a zero line.
+
+    ``rates_by_layer``: ``{layer: flat rates}`` (`analysis.rates_by_layer`); one
+    step-line histogram per layer over shared bins, ``n`` and mean in the legend.
+    """
+    ax = _ax(ax)
+    values = {k: np.asarray(v, dtype=float).ravel() for k, v in rates_by_layer.items()}
+    edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=bins)
+    for layer, v in values.items():
+        dens, _ = np.histogram(v, bins=edges, density=True)
+        ax.step(edges, np.append(dens, dens[-1]), where="post",
+                label=f"{layer} (n={v.size}, mean {v.mean():+.3g})")
+    ax.axvline(0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("inner learning rate")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_rate_evolution(rows: Sequence[Mapping[str, Any]], ax: Axes | None = None,
+                        kind: str = "layer") -> Axes:
+    """Mean inner rate per layer over meta-iterations, with a band of +-1 std over its entries.
+
+    ``rows``: tidy rows from `analysis.rate_evolution` (``kind`` selects "layer" or
+    "tensor" rows; "tensor" is used when no "layer" rows are present).
+    """
+    ax = _ax(ax)
+    sel = [r for r in rows if r.get("kind") == kind] or list(rows)
+    for layer in dict.fromkeys(r["layer"] for r in sel):
+        rs = sorted((r for r in sel if r["layer"] == layer), key=lambda r: r["iteration"])
+        it = np.array([r["iteration"] for r in rs])
+        mean, std = np.array([r["mean"] for r in rs]), np.array([r["std"] for r in rs])
+        n = rs[-1].get("n") or "?"
+        (line,) = ax.plot(it, mean, marker=".", label=f"{layer} (n={n}, band: +-1 std)")
+        ax.fill_between(it, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    ax.axhline(0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel("inner learning rate")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_training_curves(metrics_by_algo: Mapping[str, Mapping[str, Sequence[float]]],
+                         ax: Axes | None = None, n_val_episodes: int | None = None) -> Axes:
+    """Validation accuracy (95 % CI band) and training accuracy vs meta-iteration.
+
+    ``metrics_by_algo``: ``{label: analysis.training_curves(run.metrics)}``. Training
+    accuracy (thin dashed) is the logged window mean of meta-batch query accuracies.
+    """
+    ax = _ax(ax)
+    n_txt = f"n={n_val_episodes} tasks, " if n_val_episodes else ""
+    for label, m in metrics_by_algo.items():
+        it = np.asarray(m["val_iteration"])
+        acc, ci = np.asarray(m["val_acc"]), np.asarray(m["val_ci95"])
+        (line,) = ax.plot(it, acc, marker="o", color=_color(label),
+                          label=f"{label} validation ({n_txt}95% CI)")
+        ax.fill_between(it, acc - ci, acc + ci, color=line.get_color(), alpha=0.2)
+        ax.plot(m["iteration"], m["train_acc"], ls="--", lw=0.8, color=line.get_color(),
+                label=f"{label} training (query, after adaptation)")
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8)
+    return ax
