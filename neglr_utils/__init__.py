@@ -36,7 +36,7 @@ from .probe import (
     scale_rates,
     write_probe_json,
 )
-from .profiles import PROFILES, profile_config
+from .profiles import PROBES, PROFILES, ensure_runs, profile_config
 from .train import Run, RunConfig, evaluate_run, load_run, resolve_device, run_dir_for, train
 
 __all__ = [
@@ -49,5 +49,5 @@ __all__ = [
     "figure7_data", "format_table1", "mean_ci", "probe_run", "probe_runs", "probe_statistics",
     "prototype_accuracy", "rate_evolution", "rate_table", "rates_by_layer", "read_probe_json",
     "run_probe", "run_rate_evolution", "run_rate_table", "scale_rates", "seed_summary",
-    "training_curves", "write_probe_json",
+    "training_curves", "write_probe_json", "PROBES", "ensure_runs",
 ]

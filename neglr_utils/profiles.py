@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .meta import MetaConfig
-from .train import RunConfig
+from .probe import ProbeConfig
+from .train import RunConfig, run_dir_for, train
 
 PAPER = RunConfig(
     profile="paper", dataset="mini-imagenet", n_way=5, k_shot=1, k_query=10,
@@ -32,6 +35,14 @@ SMOKE = RunConfig(
 )
 
 PROFILES: dict[str, RunConfig] = {"paper": PAPER, "cpu": CPU, "smoke": SMOKE}
+
+# The probe of each profile: the report's 40,000 task pairs on the GPU; on the CPU as many
+# as the book's time budget allows (the CI half-width is printed beside every number).
+PROBES: dict[str, ProbeConfig] = {
+    "paper": ProbeConfig(n_iterations=40_000, k_query=15, batch_size=50),
+    "cpu": ProbeConfig(n_iterations=300, k_query=10, batch_size=100),
+    "smoke": ProbeConfig(n_iterations=20, k_query=5, batch_size=20),
+}
 ALGOS = ("maml", "meta-sgd", "meta-sgd-positive")
 
 
@@ -40,3 +51,32 @@ def profile_config(profile: str, algo: str = "maml", seed: int = 0, **changes) -
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     return PROFILES[profile].replace(algo=algo, seed=seed, **changes)
+
+
+def ensure_runs(
+    profile: str,
+    algos: tuple[str, ...] = ALGOS,
+    seeds: tuple[int, ...] | list[int] = (0,),
+    *,
+    runs_dir: str | Path = "runs",
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[tuple[str, int], Path]:
+    """The run directory of every (algo, seed) of ``profile``, training only what is missing.
+
+    Notebooks call this with the same arguments, so a model is trained once and shared:
+    a finished run with the same config is reused as is (``train`` checks the config hash).
+    For the ``paper`` profile a committed ``results/paper/`` directory is used when it holds
+    the run (finished or not), so the book never starts a 60,000-iteration run by itself.
+    """
+    out: dict[tuple[str, int], Path] = {}
+    for seed in seeds:
+        for algo in algos:
+            cfg = profile_config(profile, algo, seed)
+            path = run_dir_for(cfg, runs_dir)
+            if profile != "paper" or not (path / "checkpoint.pt").exists():
+                path = train(cfg, out_root=runs_dir, data_root=data_root, device=device,
+                             progress=progress)
+            out[(algo, seed)] = path
+    return out
