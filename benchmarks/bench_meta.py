@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from neglr_utils.episodes import Episode  # noqa: E402
+from neglr_utils.episodes import Episode, EpisodeSet  # noqa: E402
 from neglr_utils.meta import MetaConfig, init_rates, meta_loss  # noqa: E402
 from neglr_utils.models import Conv4, Conv4Config, init_params  # noqa: E402
 from neglr_utils.profiles import PROFILES  # noqa: E402
@@ -166,6 +166,24 @@ class L2LStep:
         self.opt.step()
 
 
+class OursTrainSyncsStep(OursStep):
+    """Ours with the host synchronisations ``train.train`` does every iteration: a
+    finiteness check of the loss and of every gradient tensor (one ``bool()`` each) and
+    two ``.item()`` for the metrics window. Free on the CPU; on CUDA each one waits for
+    the GPU, so the CPU cannot queue the next iteration's kernels meanwhile."""
+
+    def __call__(self, episode: Episode) -> None:
+        out = meta_loss(self.params, self.rates, episode, self.meta_cfg)
+        self.opt.zero_grad(set_to_none=True)
+        if torch.isfinite(out.loss):
+            out.loss.backward()
+        if not torch.isfinite(out.loss) or not all(
+                torch.isfinite(t.grad).all() for t in self.opt.param_groups[0]["params"]):
+            raise FloatingPointError("non-finite meta-loss or gradient")
+        self.opt.step()
+        self.window = (out.loss.item(), out.query_acc.mean().item())
+
+
 class OursTwiceStep(OursStep):
     """Ours on twice the tasks per meta-batch: the cost of two models (MAML + Meta-SGD,
     or two seeds) trained in one grouped run, T = 2 x meta_batch_size."""
@@ -219,8 +237,8 @@ class OursCudaGraphStep(OursStep):
         self.graph.replay()
 
 
-IMPLS = {"ours": OursStep, "l2l": L2LStep, "ours_t2x": OursTwiceStep,
-         "ours_cudagraph": OursCudaGraphStep}
+IMPLS = {"ours": OursStep, "l2l": L2LStep, "ours_syncs": OursTrainSyncsStep,
+         "ours_t2x": OursTwiceStep, "ours_cudagraph": OursCudaGraphStep}
 
 
 def synchronize(device: torch.device) -> None:
@@ -287,24 +305,49 @@ def bench_pair(cfg: BenchConfig, algo: str, impls: list[str], *, device: torch.d
     return result
 
 
-def bench_probe(device: torch.device, n_iterations: int) -> dict:
-    """Seconds per 1,000 iterations of ``neglr_utils.probe.run_probe``, if it exists."""
+def bench_probe(cfg: BenchConfig, device: torch.device, dtype: torch.dtype,
+                n_iterations: int, batch_size: int) -> dict:
+    """Seconds per 1,000 iterations of ``neglr_utils.probe.run_probe`` (paper shapes).
+
+    Synthetic uint8 split (20 classes x 32 images of the config's size), the probe's
+    default k_query and bn_mode, Meta-SGD rates; ``n_iterations`` task pairs in chunks
+    of ``batch_size``, after one untimed chunk. Task-list construction is not timed.
+    """
     try:
-        from neglr_utils import probe  # noqa: PLC0415
+        from neglr_utils.data import ImageSplit  # noqa: PLC0415
+        from neglr_utils.probe import ProbeConfig, run_probe  # noqa: PLC0415
     except ImportError as exc:
         return {"skipped": f"neglr_utils.probe not importable ({exc})"}
-    bench = getattr(probe, "benchmark_probe", None)
-    if bench is None:
-        return {"skipped": "neglr_utils.probe has no benchmark_probe(device, n_iterations) "
-                           "-> seconds; run_probe needs trained weights and data, so it is "
-                           "not timed here"}
     try:
+        probe_cfg = ProbeConfig()
+        gen = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (20, 32, cfg.in_channels, cfg.image_size,
+                                        cfg.image_size), generator=gen, dtype=torch.uint8)
+        split = ImageSplit("synthetic", "test", images, tuple(f"c{i}" for i in range(20)))
+        params = init_params(cfg.model_config(), generator=gen, dtype=dtype, device=device)
+        meta_cfg = cfg.meta_config("meta-sgd")
+        rates = {k: v.to(device, dtype) for k, v in init_rates(params, meta_cfg).items()}
+
+        def tasks(n: int, seed: int) -> EpisodeSet:
+            return EpisodeSet(split, cfg.n_way, cfg.k_shot, probe_cfg.k_query, n, seed=seed,
+                              device=device, dtype=dtype)
+
+        def probe(n: int) -> None:
+            run_probe(params, rates, cfg.n_inner_steps, tasks(n, 1), tasks(n, 2),
+                      bn_mode=probe_cfg.bn_mode, batch_size=batch_size)
+
+        probe(batch_size)
+        a, b = tasks(n_iterations, 1), tasks(n_iterations, 2)
         synchronize(device)
-        seconds = float(bench(device=device, n_iterations=n_iterations))
+        t0 = time.perf_counter()
+        run_probe(params, rates, cfg.n_inner_steps, a, b, bn_mode=probe_cfg.bn_mode,
+                  batch_size=batch_size)
         synchronize(device)
+        seconds = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    return {"n_iterations": n_iterations, "seconds": seconds,
+    return {"config": cfg.name, "n_iterations": n_iterations, "batch_size": batch_size,
+            "k_query": probe_cfg.k_query, "bn_mode": probe_cfg.bn_mode, "seconds": seconds,
             "seconds_per_1000": 1000 * seconds / n_iterations}
 
 
@@ -492,7 +535,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-seconds", type=float,
                     help="stop starting new rounds after this long (each pair keeps >= 1)")
     ap.add_argument("--probe-iterations", type=int, default=None,
-                    help="probe iterations to time (default 1000 on CUDA, 200 on CPU)")
+                    help="probe iterations to time, paper shapes (default 1000 on CUDA, 10 "
+                    "on CPU; 0 skips)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="torch.backends.cudnn.benchmark = True (both impls)")
@@ -571,8 +615,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
             for impl, err in r["errors"].items():
                 print(f"  {impl} failed: {err}")
-    n_probe = args.probe_iterations or (1000 if device.type == "cuda" else 200)
-    probe = bench_probe(device, 10 if args.quick else n_probe)
+    n_probe = args.probe_iterations
+    if n_probe is None:
+        n_probe = 4 if args.quick else (1000 if device.type == "cuda" else 10)
+    if n_probe > 0:
+        probe = bench_probe(configs["paper"], device, dtype, n_probe,
+                            batch_size=min(n_probe, 100 if device.type == "cuda" else 5))
+    else:
+        probe = {"skipped": "--probe-iterations 0"}
+    print(f"probe: {probe.get('seconds_per_1000', probe.get('skipped') or probe.get('error'))}"
+          f"{' s per 1,000 iterations' if 'seconds_per_1000' in probe else ''}", flush=True)
     if hasattr(os, "getloadavg"):
         machine["loadavg_end"] = list(os.getloadavg())
     out = {"machine": machine, "versions": vers, "settings": settings, "results": results,

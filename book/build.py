@@ -274,7 +274,7 @@ def check_executed(stem: str, layout: Layout, source: Path | None, profile: str)
 def toc_chapters() -> list[str]:
     """The executed-notebook stems that ``_toc.yml`` lists, in order."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files: list[str] = []
+    files: list[str] = [toc["root"]] if isinstance(toc.get("root"), str) else []
 
     def walk(node: object) -> None:
         if isinstance(node, dict):

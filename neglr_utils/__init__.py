@@ -51,3 +51,20 @@ __all__ = [
     "run_probe", "run_rate_evolution", "run_rate_table", "scale_rates", "seed_summary",
     "training_curves", "write_probe_json", "PROBES", "ensure_runs",
 ]
+
+from . import report  # noqa: E402  (tables read from run artifacts, see report.py)
+from .plots import plot_adaptation  # noqa: E402
+
+__all__ += ["report", "plot_adaptation"]
+
+from .widgets import (  # noqa: E402  (the learning-rate explorer, chapter 5)
+    LearningRateExplorer,
+    explorer_point,
+    precompute_sweep,
+    static_slider_html,
+    sweep_frames,
+    task_pairs,
+)
+
+__all__ += ["LearningRateExplorer", "explorer_point", "precompute_sweep", "static_slider_html",
+            "sweep_frames", "task_pairs"]

@@ -196,3 +196,89 @@ def plot_training_curves(metrics_by_algo: Mapping[str, Mapping[str, Sequence[flo
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=8)
     return ax
+
+
+EXPLORER_BARS = (("pre_a", "pre (A)"), ("on_a", "on-task (A)"), ("off_b", "off-task (B)"),
+                 ("pre_b", "pre (B)"), ("adapt_acc", "adapted,\nwith head (A)"))
+
+
+def plot_explorer_bars(point: Mapping[str, Any], ax: Axes | None = None) -> Axes:
+    """One explorer setting: probe accuracies and the adapted accuracy, per algorithm.
+
+    ``point``: ``{algo: widgets.summarize(...)}`` (e.g. `widgets.explorer_point`);
+    error bars are 95 % CIs over the task pairs (``n`` in the legend).
+    """
+    ax = _ax(ax)
+    algos = [a for a in COLORS if a in point]
+    x = np.arange(len(EXPLORER_BARS))
+    width = 0.8 / max(len(algos), 1)
+    for i, algo in enumerate(algos):
+        p = point[algo]
+        ax.bar(x + (i - (len(algos) - 1) / 2) * width, [p[k] for k, _ in EXPLORER_BARS], width,
+               yerr=[p[f"{k}_ci95"] for k, _ in EXPLORER_BARS], capsize=2, color=COLORS[algo],
+               alpha=0.8, label=f"{algo} (n={p['n']} tasks, 95% CI)")
+    ax.set_xticks(x, [name for _, name in EXPLORER_BARS], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    return ax
+
+
+def plot_conv_sweep(sweep: Mapping[str, Any], current: float | None = None,
+                    ax: Axes | None = None) -> Axes:
+    """Meta-SGD's probe changes and adapted accuracy vs the multiplier of its conv rates.
+
+    ``sweep``: `widgets.precompute_sweep` output. Lines: on-task change (on - pre, A),
+    paired off-task change (off - pre, B), with 95 % CI bands; the adapted accuracy
+    (with the head) on a right-hand axis. MAML at its trained rate: dashed lines.
+    ``current`` marks one multiplier.
+    """
+    ax = _ax(ax)
+    m = np.asarray(sweep["grid"])
+    pts, maml = sweep["meta-sgd"], sweep["maml"]
+    for key, label, color in (("on_change", "on - pre (A)", "#d62728"),
+                              ("off_change", "off - pre (B)", "#9467bd")):
+        y = np.array([p[key] for p in pts])
+        ci = np.array([p[f"{key}_ci95"] for p in pts])
+        ax.plot(m, y, marker=".", color=color, label=f"Meta-SGD {label}")
+        ax.fill_between(m, y - ci, y + ci, color=color, alpha=0.15)
+        ax.axhline(maml[key], color=color, ls="--", lw=0.8, label=f"MAML {label}")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("multiplier of Meta-SGD's conv-layer rates")
+    ax.set_ylabel("change in prototype accuracy")
+    right = ax.twinx()
+    right.plot(m, [p["adapt_acc"] for p in pts], color="0.4", lw=1, marker=".")
+    right.axhline(maml["adapt_acc"], color="0.4", ls="--", lw=0.8)
+    right.set_ylabel("adapted accuracy, with head (grey)")
+    right.set_ylim(0, 1)
+    right.grid(False)
+    if current is not None:
+        ax.axvline(current, color="k", ls=":", lw=1)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+              title=f"n={sweep['n_pairs']} task pairs, 95% CI bands; grey: adapted accuracy",
+              title_fontsize=7)
+    return ax
+
+
+def plot_adaptation(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray],
+                    n_inner_steps: int | None = None, ax: Axes | None = None) -> Axes:
+    """Accuracy over inner-loop steps (step 0 = the meta-initialisation), mean and 95 % CI.
+
+    ``curves``: ``{label: accuracies [n_steps + 1, n_tasks]}`` (e.g. support and query
+    accuracy of the same tasks); the band is a normal 95 % interval over tasks. A dotted
+    line marks ``n_inner_steps``, the number of steps the model was meta-trained with.
+    """
+    ax = _ax(ax)
+    for label, acc in curves.items():
+        a = np.asarray(acc, dtype=float)
+        steps = np.arange(a.shape[0])
+        mean = a.mean(axis=1)
+        half = 1.96 * a.std(axis=1, ddof=1) / np.sqrt(a.shape[1])
+        (line,) = ax.plot(steps, mean, marker="o", label=f"{label} (n={a.shape[1]} tasks, 95% CI)")
+        ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+    if n_inner_steps is not None:
+        ax.axvline(n_inner_steps, color="k", lw=0.8, ls=":", label="steps used in training")
+    ax.set_xlabel("inner-loop step")
+    ax.set_ylabel("accuracy (head included)")
+    ax.legend(fontsize=8)
+    return ax

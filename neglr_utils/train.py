@@ -295,7 +295,7 @@ def train(
     is continued exactly; without it an existing directory is started afresh.
     ``max_seconds`` stops cleanly with a checkpoint once this call has trained that
     long (for GPU time slices). ``splits`` may pass already loaded ``ImageSplit``s.
-    ``cuda_graph`` (default: on for CUDA) replays each meta-iteration as a CUDA graph.
+    ``cuda_graph=True`` replays each meta-iteration as a CUDA graph (experimental, CUDA only).
     """
     from .data import load_split
 
@@ -320,7 +320,10 @@ def train(
     for t in [*params.values(), *rates.values()]:
         t.requires_grad_(True)
     if cuda_graph is None:
-        cuda_graph = device.type == "cuda"
+        # Off by default: on an H200 the graphed step trained visibly different weights
+        # from the eager step in tests/test_gpu.py (benchmarks/results/h200-gpu-tests.txt),
+        # so it stays opt-in until that test passes.
+        cuda_graph = False
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     opt = torch.optim.Adam([*params.values(), *rates.values()], lr=cfg.meta_lr,

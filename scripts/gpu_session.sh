@@ -6,7 +6,7 @@
 # Sections (each logs a time stamp; everything goes to $OUT/log.txt as well):
 #   1. environment: nvidia-smi, python/torch/CUDA, what .carry/ holds
 #   2. learn2learn, offline, from .carry/ (learn2learn-0.2.0.tar.gz + gym/gym_notices
-#      wheels) into a target folder put on PYTHONPATH. Failures are logged, never fatal:
+#      wheels) into .carry/site-packages-pyX.Y, on PYTHONPATH. Never fatal:
 #      the benchmark then loads learn2learn's MAML/MetaSGD sources straight from the
 #      sdist (--l2l-sdist), and if even that fails, times ours alone and records why.
 #   3. benchmark: benchmarks/bench_meta.py -> $OUT/bench-gpu.json (+ a cudnn.benchmark
@@ -40,7 +40,8 @@ TIME_BUDGET_S=${TIME_BUDGET_S:-540}   # the whole script: stay inside one 10-min
 BENCH_BUDGET_S=${BENCH_BUDGET_S:-120} # section 3, both passes together
 CARRY=${CARRY:-$PWD/.carry}
 L2L_SDIST_PATH=$CARRY/learn2learn-0.2.0.tar.gz
-L2L_TARGET=${L2L_TARGET:-$CARRY/site-packages}  # learn2learn + gym land here
+PY_TAG=$("$PY" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
+L2L_TARGET=${L2L_TARGET:-$CARRY/site-packages-$PY_TAG}  # learn2learn + gym land here
 
 export PYTHONPATH=$PWD:$L2L_TARGET${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1
@@ -75,7 +76,12 @@ else
     # if the machine lacks them) go in first with --no-deps; install_learn2learn.sh then
     # finds gym importable and only builds learn2learn (itself --no-deps) with PIP_TARGET.
     shopt -s nullglob
-    wheels=("$CARRY"/*.whl "$CARRY"/wheels/*.whl)
+    wheels=()
+    declare -A seen=()
+    for w in "$CARRY"/*.whl "$CARRY"/wheels/*.whl; do   # one copy of each file name
+        [[ -n ${seen[${w##*/}]:-} ]] || wheels+=("$w")
+        seen[${w##*/}]=1
+    done
     shopt -u nullglob
     if (( ${#wheels[@]} )); then
         "$PY" -m pip install -q --no-index --no-deps --disable-pip-version-check \
@@ -107,7 +113,8 @@ echo "bench_meta.py exit status $bench_rc"
 section "3b. benchmark with torch.backends.cudnn.benchmark (ours, paper)"
 rest_s=$((BENCH_BUDGET_S - main_s))
 timeout $((rest_s + 30)) "$PY" benchmarks/bench_meta.py --device "$DEVICE" "${QUICK[@]}" \
-    --configs paper --impls ours,ours_cudagraph --cudnn-benchmark --max-seconds $((rest_s - 10)) \
+    --configs paper --impls ours,ours_cudagraph --cudnn-benchmark --probe-iterations 0 \
+    --max-seconds $((rest_s - 10)) \
     --out "$OUT/bench-gpu-cudnn-benchmark.json" ||
     echo "cudnn.benchmark pass failed (exit $?); the main result stands"
 

@@ -56,6 +56,8 @@ def main() -> int:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--profile", default="paper", help="smoke: a CPU dry run in seconds")
+    ap.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                    help="replay meta-iterations as CUDA graphs (experimental; default off)")
     ap.add_argument("--margin", type=float, default=45.0,
                     help="seconds kept for validation, checkpoint and packing at the end")
     args = ap.parse_args()
@@ -90,7 +92,7 @@ def main() -> int:
         t0 = time.perf_counter()
         before = load_run(dst).iteration if (dst / "checkpoint.pt").exists() else 0
         train(cfg, out_root=work, data_root=args.data_root, device=args.device, resume=True,
-              max_seconds=left, progress=True, splits=splits)
+              max_seconds=left, progress=True, splits=splits, cuda_graph=args.cuda_graph)
         run = load_run(dst)
         entry = {"step": "train", "algo": algo, "seed": seed, "from": before,
                  "to": run.iteration, "finished": run.finished,
