@@ -308,26 +308,28 @@ class LearningRateExplorer:
         lr, steps = maml_run.config.meta.inner_lr, msgd_run.config.meta.n_inner_steps
         span = abs(lr) or 0.1
         common = {"continuous_update": False, "style": {"description_width": "7em"},
-                  "layout": w.Layout(width="24em")}
+                  "layout": w.Layout(width="19em")}
         self.sliders: dict[str, Any] = {
             name: w.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.25,
                                 description=f"{name} ×", **common)
             for name in LAYERS}
         self.sliders["maml_inner_lr"] = w.FloatSlider(
             value=lr, min=-3 * span, max=3 * span, step=span / 4,
-            description="MAML inner_lr", readout_format=".3g", **common)
+            description="inner_lr", readout_format=".3g", **common)
         self.sliders["n_inner_steps"] = w.IntSlider(
             value=steps, min=0, max=10, description="n_inner_steps", **common)
         self.status = w.Label()
         self.output = w.Output()
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
-        msgd_box = w.VBox([w.HTML("<b>Meta-SGD: multipliers of the learned rates</b>"),
-                           w.GridBox([self.sliders[k] for k in LAYERS], layout=w.Layout(
-                               grid_template_columns="repeat(2, 25em)"))])
-        both_box = w.VBox([w.HTML("<b>MAML's rate; steps of both</b>"),
-                           self.sliders["maml_inner_lr"], self.sliders["n_inner_steps"]])
-        self.widget = w.VBox([w.HBox([msgd_box, both_box]), self.status, self.output])
+        def grid(names: Sequence[str]) -> Any:
+            return w.GridBox([self.sliders[k] for k in names],
+                             layout=w.Layout(grid_template_columns="repeat(2, 19.5em)"))
+
+        self.widget = w.VBox([
+            w.HTML("<b>Meta-SGD: multipliers of its learned rates, per layer</b>"), grid(LAYERS),
+            w.HTML("<b>MAML's inner_lr; n_inner_steps of both</b>"),
+            grid(["maml_inner_lr", "n_inner_steps"]), self.status, self.output])
         self.result: dict[str, Any] = {}
         self.seconds = float("nan")
         self.seconds_log: list[float] = []  # time of every recompute, in order

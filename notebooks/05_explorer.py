@@ -78,7 +78,7 @@ dev = resolve_device(device)
 # a slider move takes a second or two and the chapter a minute or two on 2 CPU cores
 EXPLORER_SIZES = {
     "smoke": (10, 5, 0.5),
-    "cpu": (20, 5, 0.5),
+    "cpu": (40, 5, 0.5),
     "paper": (50, 10, 0.25),
 }
 n_pairs, k_query, grid_step = EXPLORER_SIZES[profile]
