@@ -35,19 +35,25 @@ def test_cuda_meta_gradient_equals_cpu_loop_float64(algo):
     test_meta.assert_rel_close({k: v.cpu() for k, v in ours.items()}, ref)
 
 
+@pytest.mark.parametrize("n_iterations", [1, 12])
 @pytest.mark.parametrize("algo", ["maml", "meta-sgd"])
-def test_cuda_graph_training_matches_eager(tmp_path, algo):
-    """The CUDA-graph step trains the same weights as the eager step (float32 noise only)."""
-    cfg = test_train.tiny_config(algo=algo, n_iterations=12, hidden=8)
+def test_cuda_graph_training_matches_eager(tmp_path, algo, n_iterations):
+    """The CUDA-graph step trains the same weights as the eager step.
+
+    After one iteration the two must agree to float32 rounding (a wrong capture shows up
+    here); after 12 a looser bound allows Adam to amplify rounding on random images.
+    On an H200 (torch 2.11) the 12-iteration MAML case differed by up to 4e-3 in conv1
+    (benchmarks/results/h200-gpu-tests.txt), which is why the graph is opt-in.
+    """
+    cfg = test_train.tiny_config(algo=algo, n_iterations=n_iterations, hidden=8)
     runs = {}
     for graph in (False, True):
         path = train(cfg, out_root=tmp_path / str(graph), splits=test_train.synthetic_splits(),
                      device="cuda", progress=False, cuda_graph=graph)
         runs[graph] = load_run(path)
+    tol = {"rtol": 1e-4, "atol": 1e-6} if n_iterations == 1 else {"rtol": 1e-3, "atol": 1e-4}
     for k in runs[False].params:
-        torch.testing.assert_close(runs[True].params[k], runs[False].params[k], rtol=1e-3,
-                                   atol=1e-4)
+        torch.testing.assert_close(runs[True].params[k], runs[False].params[k], **tol)
     for k in runs[False].rates:
-        torch.testing.assert_close(runs[True].rates[k], runs[False].rates[k], rtol=1e-3,
-                                   atol=1e-4)
+        torch.testing.assert_close(runs[True].rates[k], runs[False].rates[k], **tol)
     assert runs[True].info["cuda_graph"] is True
