@@ -522,7 +522,9 @@ def _find_omniglot(root: Path) -> tuple[list[_Source] | None, list[Path], list[s
                   for half in _OMNIGLOT_HALVES]
         if all(h is not None for h in halves):
             return halves, candidates, partial  # type: ignore[return-value]
-        if folder.is_dir():
+        # A folder holding no file at all (e.g. left by a failed download) is not a
+        # partial copy: the data is simply not there.
+        if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
             found = [name for name, h in zip(_OMNIGLOT_HALVES, halves, strict=True) if h]
             partial.append(f"{folder} (found: {', '.join(found) or 'neither half'})")
     return None, candidates, partial

@@ -268,6 +268,19 @@ def test_omniglot_download_failure_is_data_not_found(monkeypatch: pytest.MonkeyP
         load_split("omniglot", "train", tmp_path)
 
 
+def test_empty_folders_left_by_a_failed_download_are_not_a_layout(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """torchvision leaves empty folders behind; the next load must still say "not found"."""
+    import torchvision.datasets
+
+    monkeypatch.setenv("NEGLR_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "data" / "omniglot" / "omniglot-py").mkdir(parents=True)
+    monkeypatch.setattr(torchvision.datasets, "Omniglot",
+                        lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")))
+    with pytest.raises(DataNotFoundError, match="download failed"):
+        load_split("omniglot", "train", tmp_path / "empty-root")
+
+
 def test_omniglot_half_missing_is_unknown_layout(tmp_path: Path) -> None:
     make_omniglot(tmp_path, halves=("images_background",))
     with pytest.raises(UnknownLayoutError, match="found: images_background.*both halves"):
