@@ -282,3 +282,38 @@ def plot_adaptation(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray]
     ax.set_ylabel("accuracy (head included)")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_episode(episode: Any, task: int = 0, title: str | None = None) -> Figure:
+    """Support and query images of one task of an ``episodes.Episode``, one row per label.
+
+    Column 0 holds the support image(s) of the label, the rest its query images; a
+    vertical gap separates the two. Grey-scale for one channel, RGB otherwise.
+    """
+    x_s, y_s = episode.x_support[task].cpu(), episode.y_support[task].cpu()
+    x_q, y_q = episode.x_query[task].cpu(), episode.y_query[task].cpu()
+    n_way = int(y_s.max()) + 1
+    k_shot, k_query = len(y_s) // n_way, len(y_q) // n_way
+    cols = k_shot + k_query
+    fig, axes = plt.subplots(n_way, cols, figsize=(1.2 * cols + 0.6, 1.2 * n_way),
+                             squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
+    for label in range(n_way):
+        images = [*x_s[y_s == label], *x_q[y_q == label]]
+        for col, img in enumerate(images):
+            ax = axes[label, col]
+            pixels = img.permute(1, 2, 0).numpy()
+            ax.imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels.clip(0, 1),
+                      cmap="gray" if pixels.shape[-1] == 1 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        axes[label, 0].set_ylabel(f"label {label}", rotation=0, ha="right", va="center")
+    axes[0, 0].set_title("support", fontsize=9)
+    for col in range(k_shot, cols):
+        axes[0, col].set_title("query", fontsize=9)
+    fig.subplots_adjust(left=0.12)
+    if title:
+        fig.suptitle(title)
+    return fig

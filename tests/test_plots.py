@@ -78,3 +78,20 @@ def test_training_curves():
     ax = plots.plot_training_curves({"maml": m, "meta-sgd": m}, n_val_episodes=100)
     assert labelled(ax) and len(ax.lines) == 4 and len(ax.collections) == 2
     assert "n=100" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_plot_episode_draws_every_support_and_query_image():
+    import torch
+
+    from neglr_utils.episodes import Episode
+    from neglr_utils.plots import plot_episode
+
+    n_way, k_shot, k_query = 3, 1, 2
+    y_s = torch.arange(n_way).repeat_interleave(k_shot)[None]
+    y_q = torch.arange(n_way).repeat_interleave(k_query)[None]
+    x_s, x_q = torch.rand(1, n_way * k_shot, 1, 8, 8), torch.rand(1, n_way * k_query, 1, 8, 8)
+    ep = Episode(x_s, y_s, x_q, y_q, torch.zeros(1, n_way, dtype=torch.long))
+    fig = plot_episode(ep, title="t")
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == n_way * (k_shot + k_query)
+    assert fig.axes[0].get_ylabel() == "label 0" and fig.axes[0].get_title() == "support"
