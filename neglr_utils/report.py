@@ -527,3 +527,28 @@ def choices_table(run_config: Any, probe_config: Any) -> list[Row]:
         {"setting": "probe query images per class", "ours": str(probe_config.k_query),
          "parameter": "ProbeConfig.k_query"},
     ]
+
+
+def paper_progress_table(paper_dir: str | os.PathLike = PAPER_DIR,
+                         seeds: Sequence[int] = (0, 1, 2)) -> list[Row]:
+    """How far the paper-scale protocol in ``paper_dir`` has got, one row per run.
+
+    Read from the committed run directories (GPU chunks, ``scripts/paper_chunk.py``):
+    the iteration reached, the hardware, the training time so far, and the last
+    validation accuracy with its 95 % interval.
+    """
+    rows = []
+    for seed in seeds:
+        for algo in ("maml", "meta-sgd", "meta-sgd-positive"):
+            path = find_run(paper_dir, "paper", algo, seed) if Path(paper_dir).is_dir() else None
+            status = run_status(path) if path is not None else None
+            last_val = next((m for m in reversed(read_metrics(path)) if "val_acc" in m),
+                            None) if path is not None else None
+            rows.append({
+                "run": f"{algo} seed {seed}", "status": progress_label(status),
+                "validation accuracy": (fmt_ci(last_val["val_acc"], last_val["val_ci95"])
+                                        + f" (iteration {last_val['iteration']:,})"
+                                        if last_val else "—"),
+                "probe": "done" if path is not None and (path / "probe.json").is_file()
+                else "not yet"})
+    return rows

@@ -200,6 +200,17 @@ Markdown(
 )
 
 # %% [markdown]
+# ## At paper scale
+#
+# The report's own setting (mini-ImageNet, 60,000 meta-iterations) needs a GPU; it is
+# trained in chunks by `scripts/paper_chunk.py` and committed under `results/paper/`.
+# Table 1 and Figure 6 at paper scale appear here once a Meta-SGD run has finished.
+# This table is read from those run directories when the page is executed.
+
+# %%
+pd.DataFrame(report.paper_progress_table(report.PAPER_DIR)).set_index("run")
+
+# %% [markdown]
 # ## Summary
 #
 # Table 1 and Figures 5–6 show which sign the learned rates take per layer at this

@@ -176,6 +176,17 @@ Markdown(
  if len(seeds) > 1 else Markdown(f"One training seed ({seeds[0]}): no interval over seeds."))
 
 # %% [markdown]
+# ## At paper scale
+#
+# The report's own setting (mini-ImageNet, 60,000 meta-iterations) needs a GPU; it is
+# trained in chunks by `scripts/paper_chunk.py` and committed under `results/paper/`.
+# Figure 7 at paper scale appears here once both MAML and Meta-SGD have finished and been probed.
+# This table is read from those run directories when the page is executed.
+
+# %%
+pd.DataFrame(report.paper_progress_table(report.PAPER_DIR)).set_index("run")
+
+# %% [markdown]
 # ## Summary
 #
 # The probe measures the features alone, before and after adaptation, on the adapted task

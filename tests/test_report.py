@@ -141,3 +141,26 @@ def test_claim_check_reads_the_probe_summary(runs):
         "off_paired": {"diff": 0.01, "p": 0.001, "t": 3.0, "cohens_d": 0.2}}}
     out = report.claim_check(entries, fake_comp)
     assert out["part2"] and out["n"] == PROBE.n_iterations
+
+
+def test_paper_progress_table_reads_the_committed_runs():
+    """The paper rows come from results/paper/: a changed metrics log changes the table."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from neglr_utils import report
+
+    src = Path(__file__).resolve().parents[1] / "results" / "paper"
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / "paper"
+        shutil.copytree(src, dst)
+        rows = {r["run"]: r for r in report.paper_progress_table(dst)}
+        maml = rows["maml seed 0"]
+        assert maml["status"].startswith("in progress: iteration")
+        assert rows["meta-sgd seed 2"]["status"] == "not run yet"
+        log = next(dst.glob("maml-seed0-*/metrics.jsonl"))
+        lines = log.read_text().splitlines()
+        log.write_text("\n".join(lines[:-1]) + "\n")
+        changed = {r["run"]: r for r in report.paper_progress_table(dst)}["maml seed 0"]
+        assert changed["status"] != maml["status"]
