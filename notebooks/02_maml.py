@@ -20,9 +20,9 @@
 # accuracy with the head after adaptation (the standard protocol), and, in Figure 4,
 # the support and query accuracy of test tasks at every inner-loop step.
 #
-# Training is the expensive part: at the `cpu` profile one run takes about ten minutes or
-# more on two cores, at the `paper` profile days on a CPU. `ensure_runs` trains only
-# what is missing and every later chapter reuses the same run.
+# Training is the expensive part (the time this run took is in the table below; the
+# `paper` profile needs a GPU). `ensure_runs` trains only what is missing and every later
+# chapter reuses the same run.
 
 # %% tags=["parameters"]
 profile = "cpu"

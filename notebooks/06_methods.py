@@ -45,11 +45,11 @@ algos = ("maml", "meta-sgd", "meta-sgd-positive")
 # characters, each rotated by 0, 90, 180 and 270 degrees into four classes, 28×28 pixels),
 # and mini-ImageNet with the split of {cite:t}`ravi2017optimization` (64/16/20 classes,
 # 600 images each, 84×84). The model is the report's Conv-4: four blocks of 3×3
-# convolution with 64 filters, BatchNorm with batch statistics, ReLU and 2×2 max-pooling,
-# then a linear head. The `paper` profile is the report's protocol; `cpu` keeps its
-# model width, episode shape, meta-batch and second-order inner steps, but runs on Omniglot
-# for far fewer iterations so that the book executes on two CPU cores; `smoke` exists for
-# continuous integration only.
+# convolution (64 filters in the report), BatchNorm with batch statistics, ReLU and 2×2
+# max-pooling, then a linear head. The `paper` profile is the report's protocol; `cpu`
+# keeps its episode shape, meta-batch and second-order inner steps, but runs on Omniglot
+# with fewer filters (`hidden` below) and far fewer iterations so that the book executes
+# on two CPU cores; `smoke` exists for continuous integration only.
 
 # %%
 pd.DataFrame([{"profile": name, "dataset": c.dataset, "n_way": c.n_way, "k_shot": c.k_shot,
