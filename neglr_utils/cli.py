@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="meta-train one model (reuses a finished identical run)")
     t.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                   help="paper: the report's protocol (GPU); cpu: ~4 min per model on "
+                   help="paper: the report's protocol (GPU); cpu: ~2 min per model on "
                         "2 cores; smoke: seconds (CI)")
     t.add_argument("--algo", choices=ALGOS, default="maml",
                    help="maml (fixed inner rate), meta-sgd (learned rates, any sign), "
