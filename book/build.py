@@ -414,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
                 "profile": args.profile,
                 "data_root": data_root,
                 "device": "auto",
-                "runs_dir": str(REPO / "runs" / args.profile),
+                # Relative to the repository root, the notebooks' working directory, so
+                # that the published pages show no path of the machine that built them.
+                "runs_dir": f"runs/{args.profile}",
             }
             print(f"{PREFIX} executing {len(to_run)} notebook(s), profile={args.profile}")
             for i, nb in enumerate(to_run, 1):
