@@ -21,7 +21,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,13 +136,10 @@ def atomic_write_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def rate_summary(rates: Params, cfg: MetaConfig) -> dict[str, dict[str, float]]:
-    """Per-parameter mean, std and fraction negative of the effective inner rates."""
-    if not rates:
-        return {}
-    eff = meta_mod.effective_rates(rates, rates, cfg)
+def rate_summary(rates: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """Per-parameter mean, std and fraction negative of effective inner-rate tensors."""
     out = {}
-    for name, r in eff.items():
+    for name, r in rates.items():
         r = r.detach().double()
         out[name] = {"mean": r.mean().item(), "std": r.std().item() if r.numel() > 1 else 0.0,
                      "frac_neg": (r < 0).double().mean().item()}
@@ -391,7 +388,9 @@ def train(
                 n_window = 0
                 if it % cfg.val_every == 0 or is_last:
                     row.update(_validate(params, rates, val, cfg))
-                    row["rates"] = rate_summary(rates, cfg.meta)
+                    row["rates"] = (rate_summary(meta_mod.effective_rates(params, rates,
+                                                                           cfg.meta))
+                                    if cfg.meta.learns_rates else {})
                     bar.set_postfix(val_acc=f"{row['val_acc']:.3f}")
                 log.write(json.dumps(row) + "\n")
                 log.flush()

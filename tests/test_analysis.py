@@ -24,7 +24,6 @@ from neglr_utils.analysis import (
     training_curves,
     welch_test,
 )
-from neglr_utils.meta import MetaConfig
 from neglr_utils.train import rate_summary
 
 RATES = {
@@ -68,7 +67,7 @@ def test_rate_evolution_pools_tensors_exactly():
              "conv1.bias": torch.randn(4, generator=g) + 1,
              "head.weight": torch.randn(3, 4, generator=g)}
     rows = [{"iteration": 5, "train_acc": 0.1},
-            {"iteration": 10, "rates": rate_summary(rates, MetaConfig(algo="meta-sgd"))}]
+            {"iteration": 10, "rates": rate_summary(rates)}]
     sizes = {k: v.numel() for k, v in rates.items()}
     out = rate_evolution(rows, sizes)
     layer = next(r for r in out if r["layer"] == "conv1" and r["kind"] == "layer")

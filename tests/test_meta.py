@@ -60,15 +60,23 @@ def make_params(algo: str, seed: int = 0):
     return params, rates
 
 
-def reference_forward(p, x):
-    """Plain single-task Conv-4 written with torch.nn.functional: x [B, C, H, W]."""
+def reference_features(p, x):
+    """Plain single-task Conv-4 body written with torch.nn.functional: x [B, C, H, W] -> [B, D].
+
+    The independent reference for these tests and tests/test_probe.py.
+    """
     h = x
     for i in range(1, 5):
         h = F.conv2d(h, p[f"conv{i}.weight"], p[f"conv{i}.bias"], padding=1)
         h = F.batch_norm(h, None, None, p[f"bn{i}.weight"], p[f"bn{i}.bias"], training=True,
                          eps=BN_EPS)
         h = F.max_pool2d(F.relu(h), 2)
-    return F.linear(h.flatten(1), p["head.weight"], p["head.bias"])
+    return h.flatten(1)
+
+
+def reference_forward(p, x):
+    """The reference body plus the linear head: logits [B, n_way]."""
+    return F.linear(reference_features(p, x), p["head.weight"], p["head.bias"])
 
 
 def reference_meta_loss(params, rates, ep, cfg):

@@ -1,6 +1,7 @@
 """The feature probe: known nearest centroids, no-op adaptation, and agreement of the
 batched probe with a plain one-task-at-a-time implementation (float64)."""
 
+import importlib
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from neglr_utils.cli import build_parser
 from neglr_utils.data import ImageSplit
 from neglr_utils.episodes import EpisodeSet
 from neglr_utils.meta import MetaConfig, adapt, effective_rates, init_rates
-from neglr_utils.models import BN_EPS, Conv4Config, init_params
+from neglr_utils.models import Conv4Config, init_params
 from neglr_utils.probe import (
     ProbeConfig,
     probe_run,
@@ -21,6 +22,8 @@ from neglr_utils.probe import (
     run_probe,
     scale_rates,
 )
+
+reference_features = importlib.import_module("test_meta").reference_features
 
 CFG = Conv4Config(in_channels=1, image_size=16, hidden=4, n_way=3)
 N_TASKS, K_SHOT, K_QUERY, STEPS = 5, 1, 3, 2
@@ -107,17 +110,6 @@ def test_no_adaptation_gives_on_equal_pre_exactly(how):
     out = run_probe(params, rates, steps, a, b, batch_size=2)
     assert torch.equal(out["on_a"], out["pre_a"])
     assert torch.equal(out["off_b"], out["pre_b"])
-
-
-def reference_features(p, x):
-    """One task, x [B, C, H, W] -> [B, D], written directly with torch.nn.functional."""
-    h = x
-    for i in range(1, 5):
-        h = F.conv2d(h, p[f"conv{i}.weight"], p[f"conv{i}.bias"], padding=1)
-        h = F.batch_norm(h, None, None, p[f"bn{i}.weight"], p[f"bn{i}.bias"], training=True,
-                         eps=BN_EPS)
-        h = F.max_pool2d(F.relu(h), 2)
-    return h.flatten(1)
 
 
 def reference_accuracy(p, ep, bn_mode):
