@@ -45,6 +45,7 @@ from neglr_utils.episodes import Episode, EpisodeSet  # noqa: E402
 from neglr_utils.meta import MetaConfig, init_rates, meta_loss  # noqa: E402
 from neglr_utils.models import Conv4, Conv4Config, init_params  # noqa: E402
 from neglr_utils.profiles import PROFILES  # noqa: E402
+from neglr_utils.train import MetaStep  # noqa: E402
 
 ALGOS = ("maml", "meta-sgd")
 PROTOCOL_META_ITERATIONS = 60_000  # per algorithm; MAML + Meta-SGD in the paper protocol
@@ -192,11 +193,10 @@ class OursTwiceStep(OursStep):
 
 
 class OursCudaGraphStep(OursStep):
-    """Ours with the whole meta-step (inner loop, double backward, Adam) captured once
-    in a CUDA graph and replayed; each call copies the episode into static inputs.
-
-    PyTorch's "whole network capture" recipe: warm-up on a side stream, capture with
-    ``capturable=True`` Adam, replay. CUDA only; shapes must not change.
+    """Ours with the whole meta-step (inner loop, double backward, Adam) captured once in
+    a CUDA graph and replayed: ``train.MetaStep(cuda_graph=True)``, the opt-in path of
+    ``train.train``. CUDA only; shapes must not change. (The H200 results in
+    ``results/`` were taken with an earlier copy of the same recipe in this file.)
     """
 
     def __init__(self, cfg: BenchConfig, algo: str, params: dict, device, dtype) -> None:
@@ -205,36 +205,10 @@ class OursCudaGraphStep(OursStep):
         super().__init__(cfg, algo, params, device, dtype)
         self.opt = torch.optim.Adam([*self.params.values(), *self.rates.values()],
                                     lr=cfg.meta_lr, capturable=True)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.static: Episode | None = None
-
-    def _step(self) -> None:
-        out = meta_loss(self.params, self.rates, self.static, self.meta_cfg)
-        out.loss.backward()
-        self.opt.step()
+        self.step = MetaStep(self.params, self.rates, self.opt, self.meta_cfg, cuda_graph=True)
 
     def __call__(self, episode: Episode) -> None:
-        if self.graph is None:
-            self.static = Episode(*(t.clone() for t in (
-                episode.x_support, episode.y_support, episode.x_query, episode.y_query)),
-                episode.classes)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    self.opt.zero_grad(set_to_none=True)
-                    self._step()
-            torch.cuda.current_stream().wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            self.opt.zero_grad(set_to_none=True)
-            with torch.cuda.graph(self.graph):
-                self._step()
-        for dst, src in ((self.static.x_support, episode.x_support),
-                         (self.static.y_support, episode.y_support),
-                         (self.static.x_query, episode.x_query),
-                         (self.static.y_query, episode.y_query)):
-            dst.copy_(src, non_blocking=True)
-        self.graph.replay()
+        self.step(episode)
 
 
 IMPLS = {"ours": OursStep, "l2l": L2LStep, "ours_syncs": OursTrainSyncsStep,
