@@ -17,7 +17,9 @@ learned, not drawn. ``rate_init="uniform"`` draws from ``rate_init_range`` as Li
 
 All tasks of a meta-batch run together through grouped convolutions (``models.py``);
 the float64 tests in ``tests/test_meta.py`` show the meta-gradients equal a plain loop
-over tasks and learn2learn's.
+over tasks and learn2learn's. ``adapt_functional`` computes the same inner loop with
+``torch.func.grad`` instead of ``autograd.grad(create_graph=True)``: the form that
+``torch.compile`` can trace as one graph (``train.MetaStep(compile=True)``).
 """
 
 from __future__ import annotations
@@ -163,6 +165,37 @@ def adapt(
     return fast
 
 
+def adapt_functional(
+    params: Mapping[str, Tensor],
+    x_support: Tensor,
+    y_support: Tensor,
+    rates: Rates,
+    n_inner_steps: int,
+    *,
+    first_order: bool = False,
+) -> Params:
+    """``adapt`` with the support gradients from ``torch.func.grad``: same result.
+
+    No ``autograd.grad`` call inside, so ``torch.compile`` traces inner loop and outer
+    loss as one graph with one backward (it refuses double backward through a compiled
+    function). ``first_order`` treats the support gradients as constants.
+    """
+    n_tasks = x_support.shape[0]
+    names = list(rates)
+    frozen = {k: v for k, v in params.items() if k not in rates}
+    fast = {k: params[k].unsqueeze(0).expand(n_tasks, *params[k].shape) for k in names}
+
+    def support_loss(adapted: Params) -> Tensor:
+        return task_losses(forward({**frozen, **adapted}, x_support), y_support).sum()
+
+    grad_fn = torch.func.grad(support_loss)
+    for _ in range(n_inner_steps):
+        grads = grad_fn(fast)
+        fast = {k: fast[k] - rates[k] * (grads[k].detach() if first_order else grads[k])
+                for k in names}
+    return {**frozen, **fast}
+
+
 @dataclass(frozen=True)
 class MetaOutput:
     """The meta-loss of a batch of tasks and what goes into the metrics log."""
@@ -179,17 +212,22 @@ def meta_loss(
     cfg: MetaConfig,
     *,
     create_graph: bool | None = None,
+    functional: bool = False,
 ) -> MetaOutput:
     """Adapt on each task's support set, then the mean query loss (differentiable).
 
     ``create_graph`` defaults to ``not cfg.first_order``; pass False for evaluation.
+    ``functional=True`` adapts with ``adapt_functional`` (for ``torch.compile``).
     """
     if create_graph is None:
         create_graph = not cfg.first_order
-    fast = adapt(
-        params, episode.x_support, episode.y_support, effective_rates(params, rates, cfg),
-        cfg.n_inner_steps, create_graph=create_graph,
-    )
+    lrs = effective_rates(params, rates, cfg)
+    if functional:
+        fast = adapt_functional(params, episode.x_support, episode.y_support, lrs,
+                                cfg.n_inner_steps, first_order=not create_graph)
+    else:
+        fast = adapt(params, episode.x_support, episode.y_support, lrs, cfg.n_inner_steps,
+                     create_graph=create_graph)
     logits = forward(fast, episode.x_query)
     losses = task_losses(logits, episode.y_query)
     return MetaOutput(losses.mean(), losses.detach(), accuracy(logits, episode.y_query).detach())

@@ -212,23 +212,43 @@ def _validate(params: Params, rates: Params, val: EpisodeSet, cfg: RunConfig) ->
     return {"val_acc": mean, "val_ci95": ci}
 
 
-class MetaStep:
-    """One meta-iteration (meta-loss, backward, Adam step), eager or as a CUDA graph.
+def _functional_meta_loss(params: Params, rates: Params, ep: Episode,
+                          cfg: MetaConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Meta-loss and per-task query accuracy through ``adapt_functional`` (compilable)."""
+    out = meta_mod.meta_loss(params, rates, ep, cfg, functional=True)
+    return out.loss, out.query_acc
 
-    On CUDA the whole step is captured once into a CUDA graph and replayed, which
-    removes the launch overhead of the ~2,000 small kernels of a second-order
-    iteration. Capture needs a few warm-up steps; the weights, rates and Adam state are
-    restored in place afterwards, so the run still starts from its own state. Returns
-    device tensors (loss, mean query accuracy) without synchronising.
+
+class MetaStep:
+    """One meta-iteration (meta-loss, backward, Adam step): eager, compiled, or a CUDA graph.
+
+    ``compile=True`` runs the meta-loss through ``torch.compile`` in its functional form
+    (``meta.adapt_functional``); the first call compiles (minutes on a 2-core CPU, then
+    cached on disk by inductor), so it pays off for long runs only. With
+    ``cuda_graph=True`` (CUDA) the whole step is captured once into a CUDA graph and
+    replayed, which removes the launch overhead of the ~2,000 small kernels of a
+    second-order iteration. Capture needs a few warm-up steps; the weights, rates and
+    Adam state are restored in place afterwards, so the run still starts from its own
+    state. Returns device tensors (loss, mean query accuracy) without synchronising.
     """
 
     def __init__(self, params: Params, rates: Params, opt: torch.optim.Optimizer,
-                 cfg: MetaConfig, *, cuda_graph: bool = False) -> None:
+                 cfg: MetaConfig, *, cuda_graph: bool = False, compile: bool = False) -> None:
+        if cuda_graph and compile:
+            raise ValueError("choose one of cuda_graph and compile")
         self.params, self.rates, self.opt, self.cfg = params, rates, opt, cfg
         self.cuda_graph = cuda_graph
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.loss_fn = (torch.compile(_functional_meta_loss, dynamic=False) if compile
+                        else None)
 
     def _step(self, ep: Episode, zero_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.loss_fn is not None:
+            loss, acc = self.loss_fn(self.params, self.rates, ep, self.cfg)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            return loss.detach(), acc.detach().mean()
         out = meta_mod.meta_loss(self.params, self.rates, ep, self.cfg)
         if zero_grad:
             self.opt.zero_grad(set_to_none=True)
@@ -285,6 +305,7 @@ def train(
     splits: dict | None = None,
     on_iteration: Callable[[int], None] | None = None,
     cuda_graph: bool | None = None,
+    compile: bool = False,
 ) -> Path:
     """Train (or resume, or reuse) the run for ``cfg``; returns its directory.
 
@@ -292,7 +313,9 @@ def train(
     is continued exactly; without it an existing directory is started afresh.
     ``max_seconds`` stops cleanly with a checkpoint once this call has trained that
     long (for GPU time slices). ``splits`` may pass already loaded ``ImageSplit``s.
-    ``cuda_graph=True`` replays each meta-iteration as a CUDA graph (experimental, CUDA only).
+    ``cuda_graph=True`` replays each meta-iteration as a CUDA graph (experimental, CUDA only);
+    ``compile=True`` runs the meta-loss through ``torch.compile`` (``MetaStep``): the same
+    run, faster once compiled, for long runs.
     """
     from .data import load_split
 
@@ -344,7 +367,8 @@ def train(
         ckpt_path.unlink(missing_ok=True)
 
     info = {"config": cfg.to_dict(), "hash": cfg.digest(), "versions": package_versions(),
-            "device": device_description(device), "cuda_graph": cuda_graph}
+            "device": device_description(device), "cuda_graph": cuda_graph,
+            "compile": compile}
     atomic_write_text(json.dumps(info, indent=2), run_dir / "config.json")
 
     def save_checkpoint(iteration: int) -> None:
@@ -354,7 +378,7 @@ def train(
                      "iteration": iteration, "elapsed": elapsed, "metrics_lines": n_lines,
                      "config": cfg.to_dict()}, ckpt_path)
 
-    step = MetaStep(params, rates, opt, cfg.meta, cuda_graph=cuda_graph)
+    step = MetaStep(params, rates, opt, cfg.meta, cuda_graph=cuda_graph, compile=compile)
     check_every = 1 if device.type == "cpu" else cfg.log_every  # each check syncs a GPU
     call_start = time.perf_counter()
     t0 = call_start - elapsed  # wall_time counts over resumed chunks
@@ -362,6 +386,9 @@ def train(
     n_window = 0
     bar = tqdm(total=cfg.n_iterations, initial=start, disable=not progress,
                desc=f"{cfg.algo} seed {cfg.seed}", unit="it")
+    if compile and progress and start < cfg.n_iterations:
+        bar.write("torch.compile: the first meta-iteration compiles the step (minutes on a "
+                  "few CPU cores the first time, then cached on disk)")
     it = start
     with open(run_dir / "metrics.jsonl", "a") as log:
         while it < cfg.n_iterations:

@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from neglr_utils.data import ImageSplit
+from neglr_utils.meta import MetaConfig
 from neglr_utils.profiles import profile_config
-from neglr_utils.train import NonFiniteLossError, RunConfig, load_run, run_dir_for, train
+from neglr_utils.train import (
+    MetaStep,
+    NonFiniteLossError,
+    RunConfig,
+    load_run,
+    run_dir_for,
+    train,
+)
 
 train_mod = importlib.import_module("neglr_utils.train")
 
@@ -114,3 +122,25 @@ def test_max_seconds_stops_with_checkpoint(tmp_path):
     path = run(cfg, tmp_path, max_seconds=0.0)
     loaded = load_run(path)
     assert loaded.iteration == 1 and not loaded.finished
+
+
+
+def test_compiled_meta_step_equals_eager_float64():
+    """``MetaStep(compile=True)`` (torch.compile of the functional meta-loss) makes the
+    eager step's update. Plain SGD with rate 1 makes the update the meta-gradient itself;
+    Adam would turn rounding noise in near-zero gradients into +-lr steps."""
+    test_meta = importlib.import_module("test_meta")
+    cfg = MetaConfig(algo="meta-sgd", inner_lr=0.1, n_inner_steps=test_meta.STEPS)
+    ep = test_meta.make_episode()
+    updates, outs = {}, {}
+    for compiled in (False, True):
+        params, rates = test_meta.make_params("meta-sgd")
+        leaves = {**params, **{f"rate:{k}": v for k, v in rates.items()}}
+        before = {k: v.detach().clone() for k, v in leaves.items()}
+        step = MetaStep(params, rates, torch.optim.SGD(list(leaves.values()), lr=1.0), cfg,
+                        compile=compiled)
+        outs[compiled] = step(ep)
+        updates[compiled] = {f"param:{k}" if ":" not in k else k: before[k] - v.detach()
+                             for k, v in leaves.items()}
+    torch.testing.assert_close(outs[True][0], outs[False][0], rtol=1e-12, atol=0)
+    test_meta.assert_rel_close(updates[True], updates[False])
