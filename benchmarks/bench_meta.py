@@ -124,6 +124,7 @@ class OursStep:
 
     def __init__(self, cfg: BenchConfig, algo: str, params: dict, device, dtype) -> None:
         self.meta_cfg = cfg.meta_config(algo)
+        self.device_type = torch.device(device).type
         self.params = {k: v.detach().clone().to(device, dtype).requires_grad_(True)
                        for k, v in params.items()}
         self.rates = {k: v.to(device, dtype).requires_grad_(True)
@@ -211,8 +212,50 @@ class OursCudaGraphStep(OursStep):
         self.step(episode)
 
 
+class OursBf16Step(OursStep):
+    """Ours under ``torch.autocast(bfloat16)``: convolutions and matmuls in bfloat16, the
+    weights, rates and Adam in float32. A speed probe only: ``profile_meta.py`` measures
+    how far its meta-gradients are from float64's."""
+
+    def __call__(self, episode: Episode) -> None:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            out = meta_loss(self.params, self.rates, episode, self.meta_cfg)
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.opt.step()
+
+
+class OursPerTaskStep(OursStep):
+    """Ours one task per call (T = 1: plain convolutions, like learn2learn's loop), the
+    task losses' gradients accumulated: sizes the cost of the grouped convolution."""
+
+    def __call__(self, episode: Episode) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        for t in range(episode.n_tasks):
+            out = meta_loss(self.params, self.rates, episode.task(t), self.meta_cfg)
+            (out.loss / episode.n_tasks).backward()
+        self.opt.step()
+
+
+class OursCompiledStep(OursStep):
+    """Ours with the meta-loss under ``torch.compile``: ``train.MetaStep(compile=True)``,
+    the opt-in path of ``train.train`` (functional inner loop, ``meta.adapt_functional``).
+    The first call compiles (minutes on 2 CPU cores): warm-up keeps it out of the timings.
+    """
+
+    def __init__(self, cfg: BenchConfig, algo: str, params: dict, device, dtype) -> None:
+        super().__init__(cfg, algo, params, device, dtype)
+        self.step = MetaStep(self.params, self.rates, self.opt, self.meta_cfg, compile=True)
+
+    def __call__(self, episode: Episode) -> None:
+        self.step(episode)
+
+
 IMPLS = {"ours": OursStep, "l2l": L2LStep, "ours_syncs": OursTrainSyncsStep,
-         "ours_t2x": OursTwiceStep, "ours_cudagraph": OursCudaGraphStep}
+         "ours_t2x": OursTwiceStep, "ours_cudagraph": OursCudaGraphStep,
+         "ours_bf16": OursBf16Step, "ours_per_task": OursPerTaskStep,
+         "ours_compile": OursCompiledStep}
+DEFAULT_CUDA_IMPLS = ("ours", "l2l", "ours_syncs", "ours_t2x", "ours_cudagraph")
 
 
 def synchronize(device: torch.device) -> None:
@@ -502,7 +545,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--configs", default="paper,omniglot", help="comma list of paper,omniglot")
     ap.add_argument("--algos", default=",".join(ALGOS), help="comma list of maml,meta-sgd")
     ap.add_argument("--impls", help=f"comma list of {','.join(IMPLS)} (default: ours,l2l on "
-                    "CPU; all on CUDA)")
+                    f"CPU; {','.join(DEFAULT_CUDA_IMPLS)} on CUDA)")
     ap.add_argument("--repeats", type=int, help="timed rounds per config (default per device)")
     ap.add_argument("--iters-per-repeat", type=int, help="meta-iterations per round and impl")
     ap.add_argument("--warmup", type=int, help="untimed meta-iterations per impl first")
@@ -552,8 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown config(s) {sorted(unknown)}; choose from {sorted(configs)}")
     algos = [a for a in args.algos.split(",") if a]
-    impls = [i for i in (args.impls or ("ours,l2l" if device.type == "cpu" else ",".join(IMPLS)))
-             .split(",") if i]
+    default_impls = "ours,l2l" if device.type == "cpu" else ",".join(DEFAULT_CUDA_IMPLS)
+    impls = [i for i in (args.impls or default_impls).split(",") if i]
     if set(impls) - set(IMPLS):
         raise SystemExit(f"unknown impl(s) {sorted(set(impls) - set(IMPLS))}; "
                          f"choose from {sorted(IMPLS)}")

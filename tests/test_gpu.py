@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neglr_utils.meta import MetaConfig, meta_loss
-from neglr_utils.train import load_run, train
+from neglr_utils.train import MetaStep, load_run, train
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -57,3 +57,31 @@ def test_cuda_graph_training_matches_eager(tmp_path, algo, n_iterations):
     for k in runs[False].rates:
         torch.testing.assert_close(runs[True].rates[k], runs[False].rates[k], **tol)
     assert runs[True].info["cuda_graph"] is True
+
+
+@pytest.mark.parametrize("algo", ["maml", "meta-sgd"])
+def test_cuda_graph_meta_step_update_equals_eager_float64(algo):
+    """The graphed step's update equals the eager step's, in float64 with plain SGD
+    (rate 1: the update is the meta-gradient). Adam, as in the training test above,
+    turns rounding noise in near-zero gradient elements into +-lr steps, so a difference
+    there after several iterations need not mean a wrong capture; this test tells."""
+    test_meta = importlib.import_module("test_meta")
+    cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=test_meta.STEPS)
+    dev = torch.device("cuda")
+    episodes = [test_meta.make_episode(seed=s) for s in (0, 1)]
+    episodes = [type(e)(*(t.to(dev) for t in (e.x_support, e.y_support, e.x_query,
+                                                e.y_query)), e.classes) for e in episodes]
+    updates = {}
+    for graph in (False, True):
+        params, rates = test_meta.make_params(algo)
+        params = {k: v.detach().to(dev).requires_grad_() for k, v in params.items()}
+        rates = {k: v.detach().to(dev).requires_grad_() for k, v in rates.items()}
+        leaves = {**{f"param:{k}": v for k, v in params.items()},
+                  **{f"rate:{k}": v for k, v in rates.items()}}
+        step = MetaStep(params, rates, torch.optim.SGD(list(leaves.values()), lr=1.0), cfg,
+                        cuda_graph=graph)
+        step(episodes[0])  # the graphed step captures here; the update is discarded below
+        before = {k: v.detach().clone() for k, v in leaves.items()}
+        step(episodes[1])  # a replay with new inputs
+        updates[graph] = {k: (before[k] - v.detach()).cpu() for k, v in leaves.items()}
+    test_meta.assert_rel_close(updates[True], updates[False])
