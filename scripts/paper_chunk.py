@@ -24,11 +24,16 @@ from pathlib import Path
 import torch
 
 from neglr_utils.data import load_split
-from neglr_utils.profiles import profile_config
-from neglr_utils.train import evaluate_run, load_run, run_dir_for, train
+from neglr_utils.probe import DEFAULT_ABLATIONS, probe_runs
+from neglr_utils.profiles import PROBES, profile_config
+from neglr_utils.train import evaluate_run, load_run, resolve_device, run_dir_for, train
 
 KEEP = ("config.json", "metrics.jsonl", "checkpoint.pt", "final.pt", "eval-test.json",
         "probe.json")
+PROBED_ALGOS = ("maml", "meta-sgd")
+# Seconds per probe iteration assumed before one has been timed (paper shapes; the H200
+# measured 4.7 s per 1,000 in benchmarks/results/h200.json, the 2-core CPU 2.3 s each).
+PROBE_S_PER_ITERATION = {"cuda": 0.006, "cpu": 2.5}
 
 
 def protocol() -> list[tuple[str, str, int]]:
@@ -40,15 +45,68 @@ def protocol() -> list[tuple[str, str, int]]:
     return steps
 
 
+def probe_labels(algo: str) -> list[str]:
+    """The probe conditions of a run, in the order they are computed."""
+    return ["trained"] + (list(DEFAULT_ABLATIONS) if algo == "meta-sgd" else [])
+
+
+def probed(run_dir: Path, algo: str) -> list[str]:
+    """Conditions of ``probe.json`` made from the finished run (others would be stale)."""
+    file = run_dir / "probe.json"
+    if not file.exists():
+        return []
+    entries = json.loads(file.read_text())
+    return [k for k in probe_labels(algo) if entries.get(k, {}).get("finished")]
+
+
 def step_done(step: tuple[str, str, int], results: Path, profile: str) -> bool:
     kind, algo, seed = step
     if kind == "train":
         return (run_dir_for(profile_config(profile, algo, seed), results) / "final.pt").exists()
-    return all((run_dir_for(profile_config(profile, a, seed), results) / "probe.json").exists()
-               for a in ("maml", "meta-sgd"))
+    return all(probed(run_dir_for(profile_config(profile, a, seed), results), a)
+               == probe_labels(a) for a in PROBED_ALGOS)
 
 
-def main() -> int:
+def probe_step(seed: int, results: Path, work: Path, args: argparse.Namespace,
+               deadline: float) -> tuple[dict, list[Path], bool]:
+    """Probe the finished MAML and Meta-SGD runs of ``seed``, one condition per call of
+    ``probe_runs`` (it reuses the conditions already in probe.json), while the time left
+    allows another; then the summary over both runs. Returns (log entry, run dirs, done).
+    """
+    probe_cfg = PROBES[args.profile]
+    dirs = {}
+    for algo in PROBED_ALGOS:  # trained in this chunk (work) or an earlier one (results)
+        cfg = profile_config(args.profile, algo, seed)
+        dirs[algo] = run_dir_for(cfg, work)
+        if not (dirs[algo] / "final.pt").exists():
+            shutil.copytree(run_dir_for(cfg, results), dirs[algo], dirs_exist_ok=True)
+    device = resolve_device(args.device)
+    per_condition = probe_cfg.n_iterations * PROBE_S_PER_ITERATION[device.type]
+    entry: dict = {"step": "probe", "seed": seed, "conditions": [], "n_iterations":
+                   probe_cfg.n_iterations}
+    for algo, d in dirs.items():
+        labels = probe_labels(algo)
+        for i, label in enumerate(labels):
+            if label in probed(d, algo):
+                continue
+            if time.perf_counter() + per_condition > deadline:
+                entry["stopped"] = f"not enough time left for {algo}/{label}"
+                return entry, list(dirs.values()), False
+            t0 = time.perf_counter()
+            ablations = {k: DEFAULT_ABLATIONS[k] for k in labels[1:i + 1]}
+            probe_runs([d], probe_cfg, ablations=ablations, data_root=args.data_root,
+                       device=device, progress=True)
+            seconds = time.perf_counter() - t0
+            per_condition = max(per_condition if entry["conditions"] else 0.0, seconds)
+            entry["conditions"].append({"run": f"{algo}-seed{seed}", "condition": label,
+                                        "seconds": seconds})
+    summary = probe_runs(list(dirs.values()), probe_cfg, out=work / f"probe-seed{seed}.json",
+                         data_root=args.data_root, device=device)
+    entry["comparisons"] = summary["comparisons"]
+    return entry, list(dirs.values()), True
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results/paper", help="committed paper artifacts")
     ap.add_argument("--out", required=True, help="folder for the tar of updated runs")
@@ -58,14 +116,18 @@ def main() -> int:
     ap.add_argument("--profile", default="paper", help="smoke: a CPU dry run in seconds")
     ap.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                     help="replay meta-iterations as CUDA graphs (experimental; default off)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the meta-step (train --compile; not yet timed on CUDA)")
     ap.add_argument("--margin", type=float, default=45.0,
                     help="seconds kept for validation, checkpoint and packing at the end")
-    args = ap.parse_args()
+    ap.add_argument("--work", default="runs/paper-chunk", help="scratch folder for the runs")
+    args = ap.parse_args(argv)
     start = time.perf_counter()
     results, out = Path(args.results), Path(args.out)
-    work = Path("runs/paper-chunk")
+    work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     touched: list[Path] = []
+    summaries: list[Path] = []
     log: list[dict] = []
     splits = None
     for step in protocol():
@@ -76,9 +138,15 @@ def main() -> int:
             break
         kind, algo, seed = step
         if kind == "probe":
-            log.append({"step": "probe", "seed": seed, "status": "not run: probe is a later "
-                        "chunk's job (needs neglr_utils.probe)"})
-            break
+            entry, dirs, done = probe_step(seed, results, work, args,
+                                           start + args.budget - args.margin)
+            log.append(entry)
+            touched += dirs
+            summaries.append(work / f"probe-seed{seed}.json")
+            print(json.dumps(entry), flush=True)
+            if not done:
+                break
+            continue
         cfg = profile_config(args.profile, algo, seed)
         src = run_dir_for(cfg, results)
         dst = run_dir_for(cfg, work)
@@ -92,7 +160,8 @@ def main() -> int:
         t0 = time.perf_counter()
         before = load_run(dst).iteration if (dst / "checkpoint.pt").exists() else 0
         train(cfg, out_root=work, data_root=args.data_root, device=args.device, resume=True,
-              max_seconds=left, progress=True, splits=splits, cuda_graph=args.cuda_graph)
+              max_seconds=left, progress=True, splits=splits, cuda_graph=args.cuda_graph,
+              compile=args.compile)
         run = load_run(dst)
         entry = {"step": "train", "algo": algo, "seed": seed, "from": before,
                  "to": run.iteration, "finished": run.finished,
@@ -109,10 +178,13 @@ def main() -> int:
             break
     out.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out / "paper_results.tar", "w") as tar:
-        for d in touched:
+        for d in dict.fromkeys(touched):
             for name in KEEP:
                 if (d / name).exists():
                     tar.add(d / name, arcname=f"{d.name}/{name}")
+        for f in summaries:
+            if f.exists():
+                tar.add(f, arcname=f.name)
     (out / "chunk_log.json").write_text(json.dumps(
         {"steps": log, "seconds": time.perf_counter() - start,
          "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
