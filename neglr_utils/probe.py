@@ -298,6 +298,35 @@ def read_probe_json(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return {k: from_jsonable(v) for k, v in json.loads(Path(path).read_text()).items()}
 
 
+def condition_labels(algo: str, ablations: Mapping[str, Any] = DEFAULT_ABLATIONS,
+                     ablate_algos: Sequence[str] = ("meta-sgd",)) -> list[str]:
+    """The conditions `probe_runs` computes for a run of ``algo``, in its order."""
+    return ["trained"] + (list(ablations) if algo in ablate_algos else [])
+
+
+def condition_key(probe_cfg: ProbeConfig, run_cfg: Any, iteration: int,
+                  scales: Mapping[str, float] | None) -> str:
+    """What a stored condition was made from: probe config, run config and iteration,
+    rate scales. A stored result with another key is stale."""
+    return _digest([asdict(probe_cfg), run_cfg.digest(), iteration, scales])
+
+
+def current_conditions(run_dir: str | os.PathLike, probe_cfg: ProbeConfig,
+                       ablations: Mapping[str, Mapping[str, float]] = DEFAULT_ABLATIONS
+                       ) -> list[str]:
+    """Labels in ``run_dir/probe.json`` made from the run as it is now, with ``probe_cfg``."""
+    from .train import load_run
+    file = Path(run_dir) / "probe.json"
+    if not file.exists():
+        return []
+    run = load_run(run_dir, device="cpu")
+    stored = json.loads(file.read_text())
+    return [label for label, entry in stored.items()
+            if entry.get("cache_key") == condition_key(
+                probe_cfg, run.config, run.iteration,
+                None if label == "trained" else ablations.get(label))]
+
+
 def probe_runs(
     runs: Sequence[Any],
     probe_cfg: ProbeConfig = ProbeConfig(),  # noqa: B008 - frozen dataclass
@@ -334,14 +363,14 @@ def probe_runs(
         if key not in splits:
             splits[key] = load_split(cfg.dataset, probe_cfg.split, data_root,
                                      image_size=cfg.image_size or None)
-        conditions: dict[str, Mapping[str, float] | None] = {"trained": None}
-        if cfg.algo in ablate_algos:
-            conditions.update(ablations)
+        conditions: dict[str, Mapping[str, float] | None] = {
+            label: ablations.get(label) for label in condition_labels(cfg.algo, ablations,
+                                                                      ablate_algos)}
         file = Path(run.path) / "probe.json"
         old = read_probe_json(file) if reuse and file.exists() else {}
         results: dict[str, dict[str, Any]] = {}
         for label, scales in conditions.items():
-            cache_key = _digest([asdict(probe_cfg), cfg.digest(), run.iteration, scales])
+            cache_key = condition_key(probe_cfg, cfg, run.iteration, scales)
             prev = old.get(label)
             if prev is not None and prev.get("cache_key") == cache_key and "accuracies" in prev:
                 results[label] = prev
