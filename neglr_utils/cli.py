@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop cleanly with a checkpoint after this long (GPU time slices)")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the meta-step: faster per iteration, but compiling "
-                        "takes minutes the first time, so only for long runs")
+                        "takes about a minute the first time, so only for long runs")
     _common(t)
 
     e = sub.add_parser("evaluate", help="meta-test accuracy with the head after adaptation")
@@ -117,7 +117,8 @@ def _train(args: argparse.Namespace) -> int:
     changes = {} if args.iterations is None else {"n_iterations": args.iterations}
     cfg = profile_config(args.profile, args.algo, args.seed, **changes)
     path = train(cfg, out_root=args.out, data_root=args.data_root, device=args.device,
-                 resume=args.resume, max_seconds=args.max_seconds, compile=args.compile)
+                 resume=args.resume, max_seconds=args.max_seconds,
+                 torch_compile=args.compile)
     run = load_run(path)
     last = next((m for m in reversed(run.metrics) if "val_acc" in m), None)
     status = "finished" if run.finished else f"paused at iteration {run.iteration}"

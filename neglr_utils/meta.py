@@ -19,7 +19,7 @@ All tasks of a meta-batch run together through grouped convolutions (``models.py
 the float64 tests in ``tests/test_meta.py`` show the meta-gradients equal a plain loop
 over tasks and learn2learn's. ``adapt_functional`` computes the same inner loop with
 ``torch.func.grad`` instead of ``autograd.grad(create_graph=True)``: the form that
-``torch.compile`` can trace as one graph (``train.MetaStep(compile=True)``).
+``torch.compile`` can trace as one graph (``train.MetaStep(torch_compile=True)``).
 """
 
 from __future__ import annotations
@@ -178,7 +178,9 @@ def adapt_functional(
 
     No ``autograd.grad`` call inside, so ``torch.compile`` traces inner loop and outer
     loss as one graph with one backward (it refuses double backward through a compiled
-    function). ``first_order`` treats the support gradients as constants.
+    function). ``first_order`` treats the support gradients as constants (same values as
+    ``adapt(create_graph=False)``, but the graph of the gradients is still built, then
+    cut: for evaluation use ``adapt``).
     """
     n_tasks = x_support.shape[0]
     names = list(rates)

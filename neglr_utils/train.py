@@ -222,9 +222,9 @@ def _functional_meta_loss(params: Params, rates: Params, ep: Episode,
 class MetaStep:
     """One meta-iteration (meta-loss, backward, Adam step): eager, compiled, or a CUDA graph.
 
-    ``compile=True`` runs the meta-loss through ``torch.compile`` in its functional form
-    (``meta.adapt_functional``); the first call compiles (minutes on a 2-core CPU, then
-    cached on disk by inductor), so it pays off for long runs only. With
+    ``torch_compile=True`` runs the meta-loss through ``torch.compile`` in its functional
+    form (``meta.adapt_functional``); the first call compiles (about a minute on a 2-core
+    CPU, then cached on disk by inductor), so it pays off for long runs only. With
     ``cuda_graph=True`` (CUDA) the whole step is captured once into a CUDA graph and
     replayed, which removes the launch overhead of the ~2,000 small kernels of a
     second-order iteration. Capture needs a few warm-up steps; the weights, rates and
@@ -233,22 +233,24 @@ class MetaStep:
     """
 
     def __init__(self, params: Params, rates: Params, opt: torch.optim.Optimizer,
-                 cfg: MetaConfig, *, cuda_graph: bool = False, compile: bool = False) -> None:
-        if cuda_graph and compile:
-            raise ValueError("choose one of cuda_graph and compile")
+                 cfg: MetaConfig, *, cuda_graph: bool = False,
+                 torch_compile: bool = False) -> None:
+        if cuda_graph and torch_compile:
+            raise ValueError("choose one of cuda_graph and torch_compile")
         self.params, self.rates, self.opt, self.cfg = params, rates, opt, cfg
         self.cuda_graph = cuda_graph
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.loss_fn = (torch.compile(_functional_meta_loss, dynamic=False) if compile
-                        else None)
+        self.compiled_loss = (torch.compile(_functional_meta_loss, dynamic=False)
+                              if torch_compile else None)
+
+    def _compiled_step(self, ep: Episode) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, acc = self.compiled_loss(self.params, self.rates, ep, self.cfg)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach(), acc.detach().mean()
 
     def _step(self, ep: Episode, zero_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.loss_fn is not None:
-            loss, acc = self.loss_fn(self.params, self.rates, ep, self.cfg)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            return loss.detach(), acc.detach().mean()
         out = meta_mod.meta_loss(self.params, self.rates, ep, self.cfg)
         if zero_grad:
             self.opt.zero_grad(set_to_none=True)
@@ -257,6 +259,8 @@ class MetaStep:
         return out.loss.detach(), out.query_acc.mean()
 
     def __call__(self, ep: Episode) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.compiled_loss is not None:
+            return self._compiled_step(ep)
         if not self.cuda_graph:
             return self._step(ep)
         if self.graph is None:
@@ -305,7 +309,7 @@ def train(
     splits: dict | None = None,
     on_iteration: Callable[[int], None] | None = None,
     cuda_graph: bool | None = None,
-    compile: bool = False,
+    torch_compile: bool = False,
 ) -> Path:
     """Train (or resume, or reuse) the run for ``cfg``; returns its directory.
 
@@ -314,8 +318,10 @@ def train(
     ``max_seconds`` stops cleanly with a checkpoint once this call has trained that
     long (for GPU time slices). ``splits`` may pass already loaded ``ImageSplit``s.
     ``cuda_graph=True`` replays each meta-iteration as a CUDA graph (experimental, CUDA only);
-    ``compile=True`` runs the meta-loss through ``torch.compile`` (``MetaStep``): the same
-    run, faster once compiled, for long runs.
+    ``torch_compile=True`` runs the meta-loss through ``torch.compile`` (``MetaStep``): the
+    same algorithm and config, float rounding apart (the run hash does not include it;
+    config.json records the setting of the latest call), faster once compiled, for long
+    runs (the first iteration's wall time includes the compilation).
     """
     from .data import load_split
 
@@ -368,7 +374,7 @@ def train(
 
     info = {"config": cfg.to_dict(), "hash": cfg.digest(), "versions": package_versions(),
             "device": device_description(device), "cuda_graph": cuda_graph,
-            "compile": compile}
+            "torch_compile": torch_compile}
     atomic_write_text(json.dumps(info, indent=2), run_dir / "config.json")
 
     def save_checkpoint(iteration: int) -> None:
@@ -378,7 +384,8 @@ def train(
                      "iteration": iteration, "elapsed": elapsed, "metrics_lines": n_lines,
                      "config": cfg.to_dict()}, ckpt_path)
 
-    step = MetaStep(params, rates, opt, cfg.meta, cuda_graph=cuda_graph, compile=compile)
+    step = MetaStep(params, rates, opt, cfg.meta, cuda_graph=cuda_graph,
+                    torch_compile=torch_compile)
     check_every = 1 if device.type == "cpu" else cfg.log_every  # each check syncs a GPU
     call_start = time.perf_counter()
     t0 = call_start - elapsed  # wall_time counts over resumed chunks
@@ -386,9 +393,9 @@ def train(
     n_window = 0
     bar = tqdm(total=cfg.n_iterations, initial=start, disable=not progress,
                desc=f"{cfg.algo} seed {cfg.seed}", unit="it")
-    if compile and progress and start < cfg.n_iterations:
-        bar.write("torch.compile: the first meta-iteration compiles the step (minutes on a "
-                  "few CPU cores the first time, then cached on disk)")
+    if torch_compile and progress and start < cfg.n_iterations:
+        bar.write("torch.compile: the first meta-iteration compiles the step (about a "
+                  "minute on 2 CPU cores the first time, then cached on disk)")
     it = start
     with open(run_dir / "metrics.jsonl", "a") as log:
         while it < cfg.n_iterations:

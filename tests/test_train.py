@@ -124,9 +124,8 @@ def test_max_seconds_stops_with_checkpoint(tmp_path):
     assert loaded.iteration == 1 and not loaded.finished
 
 
-
 def test_compiled_meta_step_equals_eager_float64():
-    """``MetaStep(compile=True)`` (torch.compile of the functional meta-loss) makes the
+    """``MetaStep(torch_compile=True)`` (torch.compile of the functional meta-loss) makes the
     eager step's update. Plain SGD with rate 1 makes the update the meta-gradient itself;
     Adam would turn rounding noise in near-zero gradients into +-lr steps."""
     test_meta = importlib.import_module("test_meta")
@@ -138,7 +137,7 @@ def test_compiled_meta_step_equals_eager_float64():
         leaves = {**params, **{f"rate:{k}": v for k, v in rates.items()}}
         before = {k: v.detach().clone() for k, v in leaves.items()}
         step = MetaStep(params, rates, torch.optim.SGD(list(leaves.values()), lr=1.0), cfg,
-                        compile=compiled)
+                        torch_compile=compiled)
         outs[compiled] = step(ep)
         updates[compiled] = {f"param:{k}" if ":" not in k else k: before[k] - v.detach()
                              for k, v in leaves.items()}
