@@ -238,14 +238,15 @@ class OursPerTaskStep(OursStep):
 
 
 class OursCompiledStep(OursStep):
-    """Ours with the meta-loss under ``torch.compile``: ``train.MetaStep(compile=True)``,
+    """Ours with the meta-loss under ``torch.compile``: ``train.MetaStep(torch_compile=True)``,
     the opt-in path of ``train.train`` (functional inner loop, ``meta.adapt_functional``).
-    The first call compiles (minutes on 2 CPU cores): warm-up keeps it out of the timings.
+    The first call compiles (about a minute on 2 CPU cores): warm-up keeps it out of the timings.
     """
 
     def __init__(self, cfg: BenchConfig, algo: str, params: dict, device, dtype) -> None:
         super().__init__(cfg, algo, params, device, dtype)
-        self.step = MetaStep(self.params, self.rates, self.opt, self.meta_cfg, compile=True)
+        self.step = MetaStep(self.params, self.rates, self.opt, self.meta_cfg,
+                             torch_compile=True)
 
     def __call__(self, episode: Episode) -> None:
         self.step(episode)
@@ -283,13 +284,14 @@ def bench_pair(cfg: BenchConfig, algo: str, impls: list[str], *, device: torch.d
                                      device, dtype, gen) for m in (1, 2)}
     steps, errors = {}, {}
     peak_mem: dict[str, int] = {}
+    warmup_s: dict[str, float] = {}  # includes compilation for ours_compile
     for name in impls:
         try:
             step = IMPLS[name](cfg, algo, params, device, dtype)
             ep = episodes[step.task_multiplier]
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            timed(lambda step=step, ep=ep: step(ep), warmup, device)
+            warmup_s[name] = warmup * timed(lambda step=step, ep=ep: step(ep), warmup, device)
             if device.type == "cuda":
                 peak_mem[name] = torch.cuda.max_memory_allocated(device)
             steps[name] = (step, ep)
@@ -308,7 +310,7 @@ def bench_pair(cfg: BenchConfig, algo: str, impls: list[str], *, device: torch.d
               "median_s": {k: statistics.median(v) for k, v in per_repeat.items() if v},
               "tasks_per_iteration": {k: IMPLS[k].task_multiplier * cfg.meta_batch_size
                                       for k in per_repeat},
-              "errors": errors}
+              "warmup": warmup, "warmup_s": warmup_s, "errors": errors}
     if peak_mem:
         result["peak_memory_bytes"] = peak_mem
     if "l2l" in per_repeat:

@@ -16,8 +16,9 @@ Three measurements per configuration (``paper``, ``omniglot``; see ``bench_meta.
    learn2learn / variant): ``ours``, ``l2l``, ``ours_per_task``, ``ours_bf16`` and,
    with ``--compile``, ``ours_compile``.
 
-    .venv/bin/python benchmarks/profile_meta.py                    # ~10 min on 2 cores
-    .venv/bin/python benchmarks/profile_meta.py --compile          # + ~3 min per config
+    .venv/bin/python benchmarks/profile_meta.py                    # ~3 min on 2 cores
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) \\
+        .venv/bin/python benchmarks/profile_meta.py --compile      # cold compiles: ~15 min
     .venv/bin/python benchmarks/profile_meta.py --quick            # smoke test
     .venv/bin/python benchmarks/profile_meta.py --markdown benchmarks/results/cpu2-profile.json
 """
@@ -59,6 +60,15 @@ CATEGORIES = {  # first match wins; names are aten op names
     "max-pool": ("max_pool",),
     "relu": ("relu", "clamp_min", "threshold"),
 }
+
+
+def cpu_has_flag(flag: str) -> bool | None:
+    """Whether /proc/cpuinfo lists ``flag`` (None where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return any(flag in line.split() for line in text.splitlines() if line.startswith("flags"))
 
 
 def category(op_name: str) -> str:
@@ -140,7 +150,9 @@ def markdown(res: dict) -> str:
     m = res["machine"]
     lines = [f"**{m['cpu']} ({m['cores']} cores, {m['torch_threads']} threads)**, torch "
              f"{res['versions']['torch']}, learn2learn {res['versions'].get('learn2learn')}, "
-             f"{res['settings']['algo']}, load average at start {m['loadavg_start'][0]:.2f}"]
+             f"{res['settings']['algo']}, load average at start {m['loadavg_start'][0]:.2f}, "
+             f"AVX-512 BF16: {m.get('avx512_bf16', '?')}, inductor cache: "
+             f"{m.get('inductor_cache', '?')}"]
     for name, c in res["configs"].items():
         lines += ["", f"*{name}: self CPU seconds of one meta-iteration by operator*", "",
                   "| impl | " + " | ".join(list(CATEGORIES) + ["other"]) + " | total |",
@@ -158,10 +170,13 @@ def markdown(res: dict) -> str:
             lines.append(f"| {mode} | {e['max_rel_error']:.2e} | {e['worst']} | "
                          f"{e['median_rel_error']:.2e} |")
         t = c["timing"]
-        lines += ["", "| impl | s/iteration | l2l / impl |", "|---|---|---|"]
+        lines += ["", f"| impl | s/iteration | l2l / impl | first {t.get('warmup', '?')} "
+                  "iteration(s), s |", "|---|---|---|---|"]
         for impl, s in t["median_s"].items():
             ratio = "1 (ref)" if impl == "l2l" else f"{t.get('median_ratio', {}).get(impl, 0):.2f}x"
-            lines.append(f"| {impl} | {s:.4g} | {ratio} |")
+            first = t.get("warmup_s", {}).get(impl)
+            lines.append(f"| {impl} | {s:.4g} | {ratio} | "
+                         f"{'-' if first is None else f'{first:.1f}'} |")
         for impl, err in t.get("errors", {}).items():
             lines.append(f"| {impl} | failed: {err.splitlines()[0][:80]} | |")
     return "\n".join(lines)
@@ -199,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                                                              else [])
     modes = ["eager", "bf16"] + (["compile"] if args.compile else [])
     device = torch.device("cpu")
-    res = {"machine": machine_info(device), "versions": vers,
+    machine = machine_info(device)
+    machine["avx512_bf16"] = cpu_has_flag("avx512_bf16")
+    machine["inductor_cache"] = ("fresh" if os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+                                 else "default (may be warm)")
+    res = {"machine": machine, "versions": vers,
            "settings": {"algo": args.algo, "impls": impls, "precision_modes": modes,
                         "quick": args.quick, "dtype": "float32"}, "configs": {}}
     t_start = time.perf_counter()
