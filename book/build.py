@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -409,10 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
         if to_run:
             ensure_kernel()
-            data_root = os.environ.get("NEGLR_DATA") or None
             parameters = {
                 "profile": args.profile,
-                "data_root": data_root,
+                # None: the kernel inherits NEGLR_DATA and the data layer reads it, so the
+                # published parameters cell shows no path of the machine that built them.
+                "data_root": None,
                 "device": "auto",
                 # Relative to the repository root, the notebooks' working directory, so
                 # that the published pages show no path of the machine that built them.

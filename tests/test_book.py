@@ -192,6 +192,17 @@ def test_widgets_render_offline(built_book: Path, chromium) -> None:
         assert re.search(r'class="[^"]*\bwidget-slider\b', dom), "05_explorer: no slider"
 
 
+def test_pages_show_no_machine_path(built_book: Path) -> None:
+    """Published pages name neither the repository's folder nor the data root."""
+    paths = [str(REPO.resolve())]
+    if os.environ.get("NEGLR_DATA"):
+        paths.append(str(Path(os.environ["NEGLR_DATA"]).resolve()))
+    for page in CHAPTERS:
+        html = (built_book / f"{page}.html").read_text()
+        for path in paths:
+            assert path not in html, f"{page}.html shows {path}"
+
+
 def test_no_cdn_in_pages(built_book: Path) -> None:
     """No page loads a script or stylesheet from a CDN (the book must work offline)."""
     cdn = re.compile(r"""(src|href)=["'](https?:)?//(cdn\.jsdelivr|unpkg\.com|cdnjs)""")
