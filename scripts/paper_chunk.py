@@ -55,7 +55,7 @@ def protocol() -> list[tuple[str, str, int]]:
     return steps
 
 
-def probe_complete(run_dir: Path, algo: str, probe_cfg: ProbeConfig) -> list[str]:
+def missing_conditions(run_dir: Path, algo: str, probe_cfg: ProbeConfig) -> list[str]:
     """The conditions still missing (or stale) in the run's probe.json."""
     done = set(current_conditions(run_dir, probe_cfg)) if run_dir.exists() else set()
     return [label for label in condition_labels(algo) if label not in done]
@@ -65,17 +65,17 @@ def step_done(step: tuple[str, str, int], results: Path, profile: str) -> bool:
     kind, algo, seed = step
     if kind == "train":
         return (run_dir_for(profile_config(profile, algo, seed), results) / "final.pt").exists()
-    return not any(probe_complete(run_dir_for(profile_config(profile, a, seed), results), a,
-                                  PROBES[profile]) for a in PROBED_ALGOS)
+    return not any(missing_conditions(run_dir_for(profile_config(profile, a, seed), results),
+                                      a, PROBES[profile]) for a in PROBED_ALGOS)
 
 
 def probe_step(seed: int, profile: str, results: Path, work: Path, *, deadline: float,
-               data_root: str | None, device: torch.device, on_progress: Callable[[], None]
-               ) -> tuple[dict, list[Path], bool]:
+               data_root: str | None, device: torch.device,
+               on_progress: Callable[[list[Path]], None]) -> tuple[dict, list[Path], bool]:
     """Probe the finished MAML and Meta-SGD runs of ``seed``, one condition per call of
     ``probe_runs`` (it reuses the current conditions in probe.json) while the time left
-    allows another, calling ``on_progress`` after each; then the summary over both runs
-    (all conditions reused). Returns (log entry, run dirs, whether the step is done).
+    allows another, calling ``on_progress(run dirs)`` after each; then the summary over
+    both runs (all conditions reused). Returns (log entry, run dirs, whether done).
     """
     probe_cfg = PROBES[profile]
     dirs = {}
@@ -91,8 +91,9 @@ def probe_step(seed: int, profile: str, results: Path, work: Path, *, deadline: 
     timed: list[float] = []
     for algo, d in dirs.items():
         labels = condition_labels(algo)
+        missing = missing_conditions(d, algo, probe_cfg)
         for i, label in enumerate(labels):
-            if label not in probe_complete(d, algo, probe_cfg):
+            if label not in missing:
                 continue
             if time.perf_counter() + per_condition > deadline:
                 entry["stopped"] = f"not enough time left for {algo}/{label}"
@@ -105,7 +106,7 @@ def probe_step(seed: int, profile: str, results: Path, work: Path, *, deadline: 
             per_condition = max(timed)
             entry["conditions"].append({"run": f"{algo}-seed{seed}", "condition": label,
                                         "seconds": timed[-1]})
-            on_progress()
+            on_progress(list(dirs.values()))
     summary = probe_runs(list(dirs.values()), probe_cfg, out=work / f"probe-seed{seed}.json",
                          data_root=data_root, device=device)
     entry["comparisons"] = summary["comparisons"]
@@ -172,12 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         kind, algo, seed = step
         if kind == "probe":
             summaries.append(work / f"probe-seed{seed}.json")
-            dirs = [run_dir_for(profile_config(args.profile, a, seed), work)
-                    for a in PROBED_ALGOS]
             entry, dirs, done = probe_step(
                 seed, args.profile, results, work, deadline=start + args.budget - args.margin,
                 data_root=args.data_root, device=resolve_device(args.device),
-                on_progress=lambda more=dirs: save(more))
+                on_progress=save)
             log.append(entry)
             if entry["conditions"]:
                 touched += dirs

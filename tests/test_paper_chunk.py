@@ -81,8 +81,8 @@ def test_chunks_follow_the_protocol_and_resume(tmp_path, real_data_root, monkeyp
 def test_a_missing_run_has_every_probe_condition_missing():
     mod = load_script()
     cfg = mod.PROBES["smoke"]
-    assert mod.probe_complete(Path("/nonexistent"), "maml", cfg) == ["trained"]
-    assert mod.probe_complete(Path("/nonexistent"), "meta-sgd", cfg) == [
+    assert mod.missing_conditions(Path("/nonexistent"), "maml", cfg) == ["trained"]
+    assert mod.missing_conditions(Path("/nonexistent"), "meta-sgd", cfg) == [
         "trained", "conv_flipped", "conv_zeroed"]
 
 
