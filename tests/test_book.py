@@ -76,8 +76,11 @@ _BUILD_RESULT: dict[str, subprocess.CompletedProcess[str]] = {}
 
 
 @pytest.fixture(scope="session")
-def built_book() -> Path:
+def built_book(real_data_root: Path) -> Path:
     """Run the smoke build once; return the HTML folder. Fails with the build's output.
+
+    The chapters train and probe on real Omniglot, so without a data root this skips (and
+    fails under NEGLR_REQUIRE_DATA=1, as in CI) like every other real-data test.
 
     A failed build is remembered, so the tests that need the book fail at once instead
     of each running the whole build again.
