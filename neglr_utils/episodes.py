@@ -101,12 +101,27 @@ class EpisodeSampler:
         self.images = split.images.to(self.device)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def draw(self, n_tasks: int) -> EpisodeIndices:
-        """Indices of ``n_tasks`` fresh tasks, drawn on the CPU (cheap; no images)."""
+    def draw(self, n_tasks: int, exclude: Tensor | None = None) -> EpisodeIndices:
+        """Indices of ``n_tasks`` fresh tasks, drawn on the CPU (cheap; no images).
+
+        ``exclude: [n_tasks, E]`` lists split classes task i must not use (e.g. the
+        classes of another task, for class-disjoint pairs). The generator is consumed
+        the same way with or without it.
+        """
         g = self.generator
         n, k, q = self.n_way, self.k_shot, self.k_query
         n_cls, n_img = self.split.n_classes, self.split.n_per_class
-        classes = torch.rand(n_tasks, n_cls, generator=g).argsort(dim=1)[:, :n]
+        keys = torch.rand(n_tasks, n_cls, generator=g)
+        if exclude is not None:
+            if exclude.shape[0] != n_tasks:
+                raise ValueError(f"exclude has {exclude.shape[0]} rows for {n_tasks} tasks")
+            if n_cls - exclude.shape[1] < n:
+                raise ValueError(
+                    f"{n}-way tasks disjoint from {exclude.shape[1]} other classes "
+                    f"need {n + exclude.shape[1]} classes; {self.split.dataset}/"
+                    f"{self.split.split} has {n_cls}")
+            keys = keys.scatter(1, exclude.long(), 2.0)  # excluded classes sort last
+        classes = keys.argsort(dim=1)[:, :n]
         images = torch.rand(n_tasks, n, n_img, generator=g).argsort(dim=2)[..., : k + q]
         perm_s = torch.rand(n_tasks, n * k, generator=g).argsort(dim=1)
         perm_q = torch.rand(n_tasks, n * q, generator=g).argsort(dim=1)
@@ -150,6 +165,9 @@ class EpisodeSampler:
 class EpisodeSet:
     """A fixed list of tasks (validation and test sets): the same seed gives the same list.
 
+    ``disjoint_from``: another list of the same length; task i then shares no class with
+    its task i (the probe's class-disjoint off-task pairs).
+
     Only indices are kept; images are gathered chunk by chunk, so 600 mini-ImageNet
     test tasks never sit in memory as floats at once. Chunking does not change the
     tasks: ``episodes.batches(7)`` and ``episodes.batches(100)`` yield the same ones.
@@ -166,11 +184,15 @@ class EpisodeSet:
         seed: int,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        disjoint_from: EpisodeSet | None = None,
     ) -> None:
         self.sampler = EpisodeSampler(
             split, n_way, k_shot, k_query, seed=seed, device=device, dtype=dtype
         )
-        self.indices = self.sampler.draw(n_episodes)
+        if disjoint_from is not None and len(disjoint_from) != n_episodes:
+            raise ValueError(f"disjoint_from has {len(disjoint_from)} tasks, not {n_episodes}")
+        exclude = None if disjoint_from is None else disjoint_from.indices.classes
+        self.indices = self.sampler.draw(n_episodes, exclude)
         self.n_episodes = n_episodes
 
     def __len__(self) -> int:

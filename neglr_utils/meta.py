@@ -38,6 +38,7 @@ from .models import Params, forward
 ALGOS = ("maml", "meta-sgd", "meta-sgd-positive")
 ADAPT_MODES = ("all", "head")
 RATE_INITS = ("constant", "uniform")
+QUERY_BN = ("transductive", "support")
 
 Rates = Mapping[str, Tensor | float]
 
@@ -53,6 +54,9 @@ class MetaConfig:
     adapt: str = "all"  # "all" parameters, or "head" only (ANIL)
     rate_init: str = "constant"  # "constant" (= inner_lr) or "uniform" (Li et al. 2017)
     rate_init_range: tuple[float, float] = (0.005, 0.1)  # for rate_init="uniform"
+    # BatchNorm of the query after adaptation: "transductive" (the query batch's own
+    # statistics, as MAML) or "support" (the adapted model's support-set statistics).
+    query_bn: str = "transductive"
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -61,6 +65,8 @@ class MetaConfig:
             raise ValueError(f"adapt={self.adapt!r}; choose one of {ADAPT_MODES}")
         if self.rate_init not in RATE_INITS:
             raise ValueError(f"rate_init={self.rate_init!r}; choose one of {RATE_INITS}")
+        if self.query_bn not in QUERY_BN:
+            raise ValueError(f"query_bn={self.query_bn!r}; choose one of {QUERY_BN}")
         if self.n_inner_steps < 0:
             raise ValueError(f"n_inner_steps={self.n_inner_steps} must be >= 0")
         if self.algo == "meta-sgd-positive":
@@ -198,6 +204,21 @@ def adapt_functional(
     return {**frozen, **fast}
 
 
+def query_logits(fast: Mapping[str, Tensor], episode: Episode,
+                 query_bn: str = "transductive") -> Tensor:
+    """Logits of the query images ``[T, N*Q, N]`` under the adapted (per-task) weights.
+
+    ``query_bn="transductive"``: the query set is one BatchNorm batch; ``"support"``:
+    support and query go through together with the support set's statistics, so each
+    query image is classified on its own.
+    """
+    if query_bn == "transductive":
+        return forward(fast, episode.x_query)
+    n_s = episode.x_support.shape[1]
+    x = torch.cat([episode.x_support, episode.x_query], dim=1)
+    return forward(fast, x, n_stats=n_s)[:, n_s:]
+
+
 @dataclass(frozen=True)
 class MetaOutput:
     """The meta-loss of a batch of tasks and what goes into the metrics log."""
@@ -230,7 +251,7 @@ def meta_loss(
     else:
         fast = adapt(params, episode.x_support, episode.y_support, lrs, cfg.n_inner_steps,
                      create_graph=create_graph)
-    logits = forward(fast, episode.x_query)
+    logits = query_logits(fast, episode, cfg.query_bn)
     losses = task_losses(logits, episode.y_query)
     return MetaOutput(losses.mean(), losses.detach(), accuracy(logits, episode.y_query).detach())
 

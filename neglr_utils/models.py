@@ -4,9 +4,10 @@ Four blocks of 3x3 conv (padding 1, with bias) -> BatchNorm -> ReLU -> 2x2 max-p
 then a linear head. On 84x84x3 the body gives 64 * 5 * 5 = 1600 features (the report's
 embedding); on Omniglot's 28x28x1 it gives 64.
 
-BatchNorm always uses the statistics of the current batch, also at test time, with no
-running averages (MAML's transductive mode, Finn et al. 2017). The probe and every
-meta-learner use this one mode, so "pre", "on" and "off" task numbers are comparable.
+BatchNorm uses batch statistics, also at test time, with no running averages (MAML's
+transductive mode, Finn et al. 2017): by default the statistics of the whole batch it is
+given; with ``n_stats`` those of its first images only (the support set's statistics
+reused for the query, the non-transductive ablation of ``meta.MetaConfig.query_bn``).
 
 Functional form: ``params`` maps names (``conv1.weight`` ... ``head.bias``) to tensors.
 A tensor may carry a leading task dimension ``T`` (per-task weights after adaptation)
@@ -116,8 +117,36 @@ def _per_task(t: Tensor, ndim: int, n_tasks: int) -> Tensor:
     return t
 
 
-def features(params: Mapping[str, Tensor], x: Tensor, n_blocks: int = 4) -> Tensor:
-    """The conv body: ``x: [T, B, C, H, W]`` -> embeddings ``[T, B, D]``."""
+def batch_norm(h: Tensor, gamma: Tensor, beta: Tensor, n_stats: int | None = None) -> Tensor:
+    """BatchNorm with batch statistics: ``h: [B, C, H, W]``, ``gamma, beta: [C]``.
+
+    ``n_stats=None`` normalises with the statistics of the whole batch (MAML's
+    transductive mode); ``n_stats=k`` with those of the first ``k`` images only, so the
+    rest (e.g. query images after the support set) are normalised by the support set's
+    statistics and no query image influences another's output.
+    """
+    if n_stats is None:
+        return F.batch_norm(h, None, None, gamma, beta, training=True, eps=BN_EPS)
+    ref = h[:n_stats]
+    mean = ref.mean(dim=(0, 2, 3))
+    var = ref.var(dim=(0, 2, 3), unbiased=False)
+    scale = gamma * torch.rsqrt(var + BN_EPS)
+    return h * scale[:, None, None] + (beta - mean * scale)[:, None, None]
+
+
+def n_conv_blocks(params: Mapping[str, Tensor]) -> int:
+    """Number of conv blocks in a parameter dict (``conv1.weight`` ... ``convN.weight``)."""
+    return sum(1 for k in params if k.startswith("conv") and k.endswith(".weight"))
+
+
+def features(params: Mapping[str, Tensor], x: Tensor, n_blocks: int | None = None,
+             n_stats: int | None = None) -> Tensor:
+    """The conv body: ``x: [T, B, C, H, W]`` -> embeddings ``[T, B, D]``.
+
+    ``n_blocks`` defaults to the blocks in ``params``; ``n_stats`` as in `batch_norm`
+    (per task: the first ``n_stats`` images of each task's batch set its statistics).
+    """
+    n_blocks = n_conv_blocks(params) if n_blocks is None else n_blocks
     if x.dim() != 5:
         raise ValueError(f"x must be [tasks, batch, C, H, W], got shape {tuple(x.shape)}")
     n_tasks, batch = x.shape[:2]
@@ -133,7 +162,7 @@ def features(params: Mapping[str, Tensor], x: Tensor, n_blocks: int = 4) -> Tens
         h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), b.reshape(-1), padding=1, groups=n_tasks)
         gamma = _per_task(params[f"bn{i}.weight"], 1, n_tasks).reshape(-1)
         beta = _per_task(params[f"bn{i}.bias"], 1, n_tasks).reshape(-1)
-        h = F.batch_norm(h, None, None, gamma, beta, training=True, eps=BN_EPS)
+        h = batch_norm(h, gamma, beta, n_stats)
         h = F.max_pool2d(F.relu(h), 2)
     return h.reshape(batch, n_tasks, -1).transpose(0, 1)
 
@@ -146,10 +175,13 @@ def head(params: Mapping[str, Tensor], feats: Tensor) -> Tensor:
     return torch.baddbmm(b.unsqueeze(1), feats, w.transpose(1, 2))
 
 
-def forward(params: Mapping[str, Tensor], x: Tensor) -> Tensor:
-    """Logits of the whole Conv-4: ``x: [T, B, C, H, W]`` -> ``[T, B, n_way]``."""
-    n_blocks = sum(1 for k in params if k.startswith("conv") and k.endswith(".weight"))
-    return head(params, features(params, x, n_blocks))
+def forward(params: Mapping[str, Tensor], x: Tensor, n_stats: int | None = None) -> Tensor:
+    """Logits of the whole Conv-4: ``x: [T, B, C, H, W]`` -> ``[T, B, n_way]``.
+
+    ``n_stats``: BatchNorm statistics from the first ``n_stats`` images of each task
+    (`batch_norm`); None: from the whole batch.
+    """
+    return head(params, features(params, x, n_stats=n_stats))
 
 
 class Conv4(nn.Module):

@@ -35,6 +35,9 @@ from .meta import MetaConfig, evaluate, init_rates, mean_ci95
 from .models import Conv4Config, Params, init_params
 
 DATASET_SHAPES = {"omniglot": (1, 28), "mini-imagenet": (3, 84)}
+# (group, field) -> default of config fields added after runs were committed; "" is the
+# top level of RunConfig, "meta" its MetaConfig.
+LATER_FIELDS: dict[tuple[str, str], Any] = {("meta", "query_bn"): "transductive"}
 VAL_SEED = 10_000  # one fixed validation list for every run of a dataset
 TEST_SEED = 20_000
 
@@ -90,7 +93,17 @@ class RunConfig:
         return cls(meta=MetaConfig(**m), **d)
 
     def digest(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Ten hex digits of the config: the run directory's key.
+
+        Fields added after runs were committed (``LATER_FIELDS``) enter the hash only when
+        they differ from their default, so those runs keep their directory names.
+        """
+        d = self.to_dict()
+        for (group, name), default in LATER_FIELDS.items():
+            part = d[group] if group else d
+            if part.get(name) == default:
+                part.pop(name)
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
 

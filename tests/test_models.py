@@ -6,6 +6,7 @@ import torch
 from neglr_utils.models import (
     Conv4,
     Conv4Config,
+    batch_norm,
     count_params,
     features,
     forward,
@@ -79,3 +80,26 @@ def test_same_seed_same_weights():
     c = init_params(cfg, generator=torch.Generator().manual_seed(4))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["conv1.weight"], c["conv1.weight"])
+
+
+def test_batch_norm_with_all_images_as_statistics_equals_torch():
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(7, 6, 5, 5, generator=g, dtype=torch.float64)
+    gamma = torch.rand(6, generator=g, dtype=torch.float64) + 0.5
+    beta = torch.randn(6, generator=g, dtype=torch.float64)
+    ours = batch_norm(h, gamma, beta, n_stats=7)
+    torch.testing.assert_close(ours, batch_norm(h, gamma, beta), rtol=1e-12, atol=1e-12)
+
+
+def test_support_statistics_make_each_query_image_independent():
+    cfg = Conv4Config(in_channels=1, image_size=16, hidden=4, n_way=3)
+    params = init_params(cfg, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    support = torch.rand(1, 3, 1, 16, 16, generator=g, dtype=torch.float64)
+    queries = torch.rand(1, 4, 1, 16, 16, generator=g, dtype=torch.float64)
+    both = forward(params, torch.cat([support, queries], 1), n_stats=3)[:, 3:]
+    first_only = forward(params, torch.cat([support, queries[:, :1]], 1), n_stats=3)[:, 3:]
+    torch.testing.assert_close(both[:, :1], first_only, rtol=1e-12, atol=1e-12)
+    # transductive statistics: the same query image gets other logits in another batch
+    trans = forward(params, torch.cat([support, queries], 1))[:, 3:4]
+    assert not torch.allclose(trans, first_only)
