@@ -1,70 +1,34 @@
 """neglr_utils: MAML and Meta-SGD on Conv-4, the learned-rate analysis and the feature probe.
 
-Data flows one way: ``data`` -> ``episodes`` -> ``models`` -> ``meta`` -> ``train`` ->
-``probe`` / ``analysis`` -> ``plots`` / ``widgets``.
+Data flows one way: ``data`` -> ``episodes`` -> ``models`` -> ``meta`` -> ``stack`` ->
+``train`` -> ``probe`` / ``analysis`` / ``endpoints`` -> ``results`` -> ``report`` ->
+``plots`` / ``widgets``. ``profiles`` names the settings, ``sweep`` and ``study`` run
+many runs; ``io``, ``runtime``, ``stats`` and ``published`` are shared helpers.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .analysis import (
-    REPORT_FIGURE7,
-    REPORT_TABLE1,
-    REPORT_VAL_ACC,
-    compare_probes,
-    figure7_data,
-    format_table1,
-    mean_ci,
-    probe_statistics,
-    rate_evolution,
-    rate_table,
-    rates_by_layer,
-    run_rate_evolution,
-    run_rate_table,
-    seed_summary,
-    training_curves,
-)
+from . import published, report  # noqa: F401  (modules notebooks use by name)
+from .analysis import RateStats, rate_table, rates_by_layer, run_rate_evolution
+from .endpoints import changes, compare, verdict
 from .episodes import Episode, EpisodeSampler, EpisodeSet
-from .meta import MetaConfig, adapt, effective_rates, evaluate, init_rates, mean_ci95, meta_loss
+from .meta import ALGOS, MetaConfig, adapt, effective_rates, evaluate, init_rates, meta_loss
 from .models import Conv4, Conv4Config, count_params, features, forward, head, init_params
-from .probe import (
-    ProbeConfig,
-    probe_run,
-    probe_runs,
-    prototype_accuracy,
-    read_probe_json,
-    run_probe,
-    scale_rates,
-    write_probe_json,
-)
-from .profiles import PROBES, PROFILES, ensure_runs, profile_config
-from .train import Run, RunConfig, evaluate_run, load_run, resolve_device, run_dir_for, train
+from .probe import TRAINED, Condition, ProbeConfig, ensure_probes, probe_pairs, scale_rates
+from .profiles import PROBES, PROFILES, ensure_runs, locate_runs, profile_config
+from .results import RunSummary, Study, load_study
+from .runtime import configure_threads, resolve_device
+from .stats import Interval, holm, mean_ci, paired_test, tost
+from .train import Run, RunConfig, evaluate_run, load_run, run_dir_for, train, train_runs
 
 __all__ = [
-    "PROFILES", "Conv4", "Conv4Config", "Episode", "EpisodeSampler", "EpisodeSet",
-    "MetaConfig", "Run", "RunConfig", "__version__", "adapt", "count_params",
-    "effective_rates", "evaluate", "evaluate_run", "features", "forward", "head",
-    "init_params", "init_rates", "load_run", "mean_ci95", "meta_loss", "profile_config",
-    "resolve_device", "run_dir_for", "train",
-    "REPORT_FIGURE7", "REPORT_TABLE1", "REPORT_VAL_ACC", "ProbeConfig", "compare_probes",
-    "figure7_data", "format_table1", "mean_ci", "probe_run", "probe_runs", "probe_statistics",
-    "prototype_accuracy", "rate_evolution", "rate_table", "rates_by_layer", "read_probe_json",
-    "run_probe", "run_rate_evolution", "run_rate_table", "scale_rates", "seed_summary",
-    "training_curves", "write_probe_json", "PROBES", "ensure_runs",
+    "ALGOS", "PROBES", "PROFILES", "TRAINED", "Condition", "Conv4", "Conv4Config", "Episode",
+    "EpisodeSampler", "EpisodeSet", "Interval", "MetaConfig", "ProbeConfig", "RateStats",
+    "Run", "RunConfig", "RunSummary", "Study", "__version__", "adapt", "changes", "compare",
+    "configure_threads", "count_params", "effective_rates", "ensure_probes", "ensure_runs",
+    "evaluate", "evaluate_run", "features", "forward", "head", "holm", "init_params",
+    "init_rates", "load_run", "load_study", "locate_runs", "mean_ci", "meta_loss",
+    "paired_test", "probe_pairs", "profile_config", "published", "rate_table",
+    "rates_by_layer", "report", "resolve_device", "run_dir_for", "run_rate_evolution",
+    "scale_rates", "tost", "train", "train_runs", "verdict",
 ]
-
-from . import report  # noqa: E402  (tables read from run artifacts, see report.py)
-from .plots import plot_adaptation  # noqa: E402
-
-__all__ += ["report", "plot_adaptation"]
-
-from .widgets import (  # noqa: E402  (the learning-rate explorer, chapter 5)
-    LearningRateExplorer,
-    explorer_point,
-    precompute_sweep,
-    static_slider_html,
-    sweep_frames,
-    task_pairs,
-)
-
-__all__ += ["LearningRateExplorer", "explorer_point", "precompute_sweep", "static_slider_html",
-            "sweep_frames", "task_pairs"]

@@ -1,4 +1,9 @@
-"""Command line: ``python -m neglr_utils {data,train,evaluate,probe} ...`` (``--help`` on each)."""
+"""Command line: ``python -m neglr_utils {data,train,evaluate,probe,sweep,study} ...``.
+
+Each command has ``--help``. Errors a user can fix (missing data, a bad setting, a
+damaged file, a run locked by another process) print one ``error:`` line and exit 1;
+an interrupted training saves a checkpoint, says how to resume and exits 130.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,44 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .profiles import ALGOS, PROFILES, profile_config
+from . import io
+from .data import DataNotFoundError, UnknownLayoutError, load_split
+from .endpoints import changes
+from .lock import RunLockedError
+from .meta import ALGOS
+from .probe import ProbeConfig, default_conditions, ensure_probes
+from .profiles import PROFILES, LongRunRefused, profile_config, results_root
+from .runtime import configure_threads, resolve_device
+from .study import run_study
+from .sweep import EXECUTORS, ExecutorOptions, execute, load_sweep, write_collect
+from .train import TrainingInterrupted, evaluate_run, load_run, train
+
+USER_ERRORS = (DataNotFoundError, UnknownLayoutError, FileNotFoundError, ValueError,
+               io.RunFileError, RunLockedError, LongRunRefused, OSError)
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _threads(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -23,46 +58,56 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "else the cache folder ~/.cache/neglr/data)")
     p.add_argument("--device", default="auto",
                    help="'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'")
+    p.add_argument("--threads", type=_threads, default="auto",
+                   help="CPU threads for torch: a number, or 'auto' (the cores free right "
+                        "now; $NEGLR_THREADS overrides)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m neglr_utils",
-        description="Train and evaluate MAML / Meta-SGD on Conv-4 (neglr).")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="debug: in this process; local: one subprocess per worker; "
+                        "slurm: sbatch job array (needs a SLURM cluster)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="parallel lanes (default: the free cores for local)")
+    p.add_argument("--lane-threads", type=_positive_int, default=1,
+                   help="CPU threads per lane (default 1)")
+    p.add_argument("--timeout-min", type=_positive_int, default=24 * 60,
+                   help="time limit of each job in minutes (submitit's local default is 2)")
+    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per job")
+    p.add_argument("--partition", default="", help="SLURM partition")
+    p.add_argument("--array-parallelism", type=_positive_int, default=8,
+                   help="SLURM array tasks running at once")
+    p.add_argument("--max-minutes", type=_positive_float, default=None,
+                   help="stop starting new work after this long (runs resume next time)")
 
-    d = sub.add_parser("data", help="check the data of a profile and build its cache")
-    d.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                   help="which profile's dataset to prepare")
-    d.add_argument("--data-root", default=None, help="as for train")
 
+def _train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="meta-train one model (reuses a finished identical run)")
     t.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                   help="paper: the report's protocol (GPU); cpu: ~2 min per model on "
-                        "2 cores; smoke: seconds (CI)")
+                   help="cpu: the study on Omniglot (about 20 min per model on one core); "
+                        "cpu-mini: mini-ImageNet 32x32; paper: the report (GPU); smoke: CI")
     t.add_argument("--algo", choices=ALGOS, default="maml",
                    help="maml (fixed inner rate), meta-sgd (learned rates, any sign), "
                         "meta-sgd-positive (learned rates kept positive)")
-    t.add_argument("--out", default="runs", help="folder that receives the run directory")
+    t.add_argument("--out", default=None,
+                   help="results folder (run directories go to <out>/<dataset>/); default: "
+                        "the profile's (results/cpu, results/paper, runs/smoke)")
     t.add_argument("--seed", type=int, default=0, help="seeds weights and training episodes")
     t.add_argument("--iterations", type=_positive_int, default=None,
                    help="override the profile's number of meta-iterations")
-    t.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="continue from the run's latest checkpoint (default) or start afresh")
-    t.add_argument("--max-seconds", type=float, default=None,
-                   help="stop cleanly with a checkpoint after this long (GPU time slices)")
+    t.add_argument("--restart", action="store_true",
+                   help="start the run afresh even if a checkpoint exists")
+    t.add_argument("--max-seconds", type=_positive_float, default=None,
+                   help="stop cleanly with a checkpoint after this long (time slices)")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the meta-step: faster per iteration, but compiling "
                         "takes about a minute the first time, so only for long runs")
+    t.add_argument("--allow-long-on-cpu", action="store_true",
+                   help="permit a paper-scale run on a CPU (days)")
     _common(t)
 
-    e = sub.add_parser("evaluate", help="meta-test accuracy with the head after adaptation")
-    e.add_argument("run_dir", help="a run directory written by train")
-    e.add_argument("--split", choices=("val", "test"), default="test")
-    e.add_argument("--episodes", type=_positive_int, default=600,
-                   help="number of fixed test tasks (default 600)")
-    _common(e)
 
+def _probe_parser(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("probe", help="head-free pre/on/off-task feature probe (Figure 7)")
     pr.add_argument("run_dirs", nargs="+", help="run directories written by train")
     pr.add_argument("--iterations", type=_positive_int, default=1000,
@@ -72,38 +117,63 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--k-query", type=_positive_int, default=15, help="queries per class")
     pr.add_argument("--bn-mode", choices=("joint", "separate"), default="joint",
                     help="joint: support+query one BatchNorm batch; separate: two batches")
-    pr.add_argument("--batch-size", type=_positive_int, default=100,
+    pr.add_argument("--batch-size", type=_positive_int, default=50,
                     help="task pairs processed at once")
     pr.add_argument("--seed", type=int, default=0, help="selects the A and B task lists")
-    pr.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True,
-                    help="also probe Meta-SGD runs with conv rates sign-flipped and zeroed")
-    pr.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
-                    help="reuse conditions already in a run's probe.json with the same settings")
-    pr.add_argument("--out", default=None,
-                    help="combined summary JSON (statistics of every run and condition)")
+    pr.add_argument("--disjoint", action="store_true",
+                    help="draw task B from classes task A does not use")
+    pr.add_argument("--sign-sweep", action=argparse.BooleanOptionalAction, default=True,
+                    help="also probe each run with its conv rates x -1, -0.5, 0, 0.5")
     _common(pr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m neglr_utils",
+        description="Train, evaluate and probe MAML / Meta-SGD on Conv-4 (neglr).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("data", help="check the data of a profile and build its cache")
+    d.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    d.add_argument("--data-root", default=None, help="as for train")
+    _train_parser(sub)
+    e = sub.add_parser("evaluate", help="meta-test accuracy with the head after adaptation")
+    e.add_argument("run_dir", help="a run directory written by train")
+    e.add_argument("--split", choices=("val", "test"), default="test")
+    e.add_argument("--episodes", type=_positive_int, default=600,
+                   help="number of fixed test tasks (default 600)")
+    _common(e)
+    _probe_parser(sub)
+    sw = sub.add_parser("sweep", help="train a grid of runs from a sweep file (TOML)")
+    sw.add_argument("file", help="sweep file, e.g. sweeps/inner-steps.toml")
+    sw.add_argument("--collect", action="store_true",
+                    help="only gather the finished runs into collect.json / collect.csv")
+    sw.add_argument("--data-root", default=None, help="as for train")
+    sw.add_argument("--device", default="auto", help="as for train")
+    _executor_args(sw)
+    st = sub.add_parser("study", help="the CPU study: train, evaluate and probe every run")
+    st.add_argument("--profile", choices=("cpu", "smoke"), default="cpu",
+                    help="cpu: Omniglot and mini-ImageNet 32x32, 3 algorithms x 3 seeds")
+    st.add_argument("--data-root", default=None, help="as for train")
+    st.add_argument("--device", default="auto", help="as for train")
+    _executor_args(st)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import DataNotFoundError, UnknownLayoutError
-
+    commands = {"data": _data, "train": _train, "evaluate": _evaluate, "probe": _probe,
+                "sweep": _sweep, "study": _study}
     try:
-        if args.command == "data":
-            return _data(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "probe":
-            return _probe(args)
-        return _evaluate(args)
-    except (DataNotFoundError, UnknownLayoutError, FileNotFoundError, ValueError) as err:
+        return commands[args.command](args)
+    except TrainingInterrupted as err:
+        print(f"interrupted: {err}", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .data import load_split
     cfg = PROFILES[args.profile]
     for split in ("train", "val", "test"):
         s = load_split(cfg.dataset, split, args.data_root, image_size=cfg.image_size or None)
@@ -113,28 +183,32 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import evaluate_run, load_run, train
+    configure_threads(args.threads)
     changes = {} if args.iterations is None else {"n_iterations": args.iterations}
     cfg = profile_config(args.profile, args.algo, args.seed, **changes)
-    path = train(cfg, out_root=args.out, data_root=args.data_root, device=args.device,
-                 resume=args.resume, max_seconds=args.max_seconds,
+    device = resolve_device(args.device)
+    if args.profile == "paper" and device.type == "cpu" and not args.allow_long_on_cpu:
+        raise LongRunRefused("the paper profile takes days on a CPU; use a GPU "
+                             "(--device cuda) or pass --allow-long-on-cpu")
+    out = results_root(args.profile, args.out) / cfg.dataset
+    path = train(cfg, out_root=out, data_root=args.data_root, device=device,
+                 resume=not args.restart, max_seconds=args.max_seconds,
                  torch_compile=args.compile)
     run = load_run(path)
     last = next((m for m in reversed(run.metrics) if "val_acc" in m), None)
-    status = "finished" if run.finished else f"paused at iteration {run.iteration}"
-    print(f"{path}: {status}")
+    print(f"{path}: {'finished' if run.finished else f'paused at iteration {run.iteration}'}")
     if last is not None:
         print(f"validation accuracy {last['val_acc']:.4f} +- {last['val_ci95']:.4f} (95% CI) "
               f"at iteration {last['iteration']}")
     if run.finished and not (path / "eval-test.json").exists():
-        res = evaluate_run(run, data_root=args.data_root, device=args.device)
+        res = evaluate_run(run, data_root=args.data_root, device=device)
         print(f"test accuracy {res['acc']:.4f} +- {res['ci95']:.4f} over "
               f"{res['n_episodes']} tasks")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .train import evaluate_run
+    configure_threads(args.threads)
     res = evaluate_run(args.run_dir, split=args.split, n_episodes=args.episodes,
                        data_root=args.data_root, device=args.device)
     print(json.dumps(res, indent=2))
@@ -142,21 +216,38 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from .probe import DEFAULT_ABLATIONS, ProbeConfig, probe_runs
+    configure_threads(args.threads)
     cfg = ProbeConfig(split=args.split, n_iterations=args.iterations, k_query=args.k_query,
-                      bn_mode=args.bn_mode, batch_size=args.batch_size, seed=args.seed)
-    summary = probe_runs(args.run_dirs, cfg, out=args.out,
-                         ablations=DEFAULT_ABLATIONS if args.ablations else {},
-                         data_root=args.data_root, device=args.device, reuse=args.reuse,
-                         progress=True)
-    for label, res in summary["runs"].items():
-        st = res["stats"]
-        c = st["conditions"]
-        nums = "  ".join(f"{k} {c[k]['mean']:.4f}+-{c[k]['ci95']:.4f}"
-                         for k in ("pre_a", "on_a", "off_b", "pre_b"))
-        print(f"{label}: n={st['n']}  {nums}  p(on vs off change)="
-              f"{st['report_paired']['p']:.3g}  p(off_b vs pre_b)={st['off_vs_pre_b']['p']:.3g}"
-              f"  {res['seconds_per_1000']:.1f} s/1000 it")
-    if args.out:
-        print(f"summary written to {args.out}")
+                      bn_mode=args.bn_mode, batch_size=args.batch_size, seed=args.seed,
+                      disjoint=args.disjoint)
+    conds = default_conditions if args.sign_sweep else (lambda algo: (default_conditions(algo)[0],))
+    for r in ensure_probes(args.run_dirs, cfg, conds, data_root=args.data_root,
+                           device=args.device, progress=True):
+        c = changes(r.acc)
+        print(f"{r.run.algo} seed {r.run.seed} [{r.condition.name}]: n={r.acc.n} "
+              f"pre_a {r.acc.pre_a.mean():.4f} on_a {r.acc.on_a.mean():.4f} off_b "
+              f"{r.acc.off_b.mean():.4f} pre_b {r.acc.pre_b.mean():.4f}; off - pre_b "
+              f"{c.off.diff.mean:+.4f} (p={c.off.p:.3g}); {r.seconds:.0f} s")
+    return 0
+
+
+def _options(args: argparse.Namespace) -> ExecutorOptions:
+    return ExecutorOptions(kind=args.executor, workers=args.workers, threads=args.lane_threads,
+                           timeout_min=args.timeout_min, gpus_per_node=args.gpus_per_node,
+                           partition=args.partition, array_parallelism=args.array_parallelism)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.file)
+    if not args.collect:
+        execute(sweep, _options(args), data_root=args.data_root, device=args.device,
+                max_minutes=args.max_minutes)
+    for path in write_collect(sweep):
+        print(f"wrote {path}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    run_study(args.profile, _options(args), max_minutes=args.max_minutes,
+              data_root=args.data_root, device=args.device)
     return 0

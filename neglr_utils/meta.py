@@ -17,9 +17,13 @@ learned, not drawn. ``rate_init="uniform"`` draws from ``rate_init_range`` as Li
 
 All tasks of a meta-batch run together through grouped convolutions (``models.py``);
 the float64 tests in ``tests/test_meta.py`` show the meta-gradients equal a plain loop
-over tasks and learn2learn's. ``adapt_functional`` computes the same inner loop with
-``torch.func.grad`` instead of ``autograd.grad(create_graph=True)``: the form that
-``torch.compile`` can trace as one graph (``train.MetaStep(torch_compile=True)``).
+over tasks and learn2learn's. The support gradients come from ``torch.func.grad``, one
+inner loop for training (second or first order), evaluation, the probe and the compiled
+step (``torch.compile`` traces it as one graph).
+
+BatchNorm of the query (``query_bn``, the report does not say): "transductive" (the
+query batch's own statistics, as in MAML's code) by default; "support" reuses the
+adapted model's support-set statistics (the ablation of the study).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ class MetaConfig:
             raise ValueError(f"rate_init={self.rate_init!r}; choose one of {RATE_INITS}")
         if self.query_bn not in QUERY_BN:
             raise ValueError(f"query_bn={self.query_bn!r}; choose one of {QUERY_BN}")
+        if not math.isfinite(self.inner_lr):
+            raise ValueError(f"inner_lr={self.inner_lr} must be a finite number")
         if self.n_inner_steps < 0:
             raise ValueError(f"n_inner_steps={self.n_inner_steps} must be >= 0")
         if self.algo == "meta-sgd-positive":
@@ -137,70 +143,43 @@ def adapt(
     rates: Rates,
     n_inner_steps: int,
     *,
-    create_graph: bool = True,
+    first_order: bool = False,
+    per_task: bool = False,
     trajectory: list[Params] | None = None,
 ) -> Params:
     """Adapt ``params`` to each task: returns per-task parameters ``[T, *shape]``.
 
     ``x_support: [T, N*K, C, H, W]``, ``y_support: [T, N*K]``; ``rates`` maps each
-    adapted name to a float or a tensor of the parameter's shape (names not in it stay
-    shared). ``create_graph=True`` keeps second derivatives (full MAML / Meta-SGD);
-    False treats the support gradients as constants (first order, or evaluation).
-    Each task's loss is its own mean, and the losses are summed, so the gradient w.r.t.
-    a task's copy of the weights is that task's gradient alone. With ``trajectory`` a
-    list, the parameters before each step and after the last are appended to it.
-    """
-    n_tasks = x_support.shape[0]
-    fast: Params = dict(params)
-    for name in rates:
-        p = fast[name]
-        if not p.requires_grad:
-            p = p.detach().requires_grad_(True)
-        fast[name] = p.unsqueeze(0).expand(n_tasks, *p.shape)
-    names = list(rates)
-    for _ in range(n_inner_steps):
-        if trajectory is not None:
-            trajectory.append(fast)
-        loss = task_losses(forward(fast, x_support), y_support).sum()
-        grads = torch.autograd.grad(loss, [fast[k] for k in names], create_graph=create_graph)
-        fast = dict(fast)
-        for name, g in zip(names, grads, strict=True):
-            fast[name] = fast[name] - rates[name] * g
-    if trajectory is not None:
-        trajectory.append(fast)
-    return fast
+    adapted name to a float or a tensor (the parameter's shape, or ``[T, *shape]`` with
+    ``per_task``); names not in it stay as they are. ``params`` are shared (no task
+    dimension), or with ``per_task`` already ``[T, *shape]`` (stacked models, `stack.py`).
 
-
-def adapt_functional(
-    params: Mapping[str, Tensor],
-    x_support: Tensor,
-    y_support: Tensor,
-    rates: Rates,
-    n_inner_steps: int,
-    *,
-    first_order: bool = False,
-) -> Params:
-    """``adapt`` with the support gradients from ``torch.func.grad``: same result.
-
-    No ``autograd.grad`` call inside, so ``torch.compile`` traces inner loop and outer
-    loss as one graph with one backward (it refuses double backward through a compiled
-    function). ``first_order`` treats the support gradients as constants (same values as
-    ``adapt(create_graph=False)``, but the graph of the gradients is still built, then
-    cut: for evaluation use ``adapt``).
+    The support gradients come from ``torch.func.grad``, so the result stays
+    differentiable w.r.t. ``params`` and ``rates`` (second order, full MAML / Meta-SGD)
+    and the whole step can be traced by ``torch.compile``. ``first_order`` treats the
+    support gradients as constants (FOMAML); for evaluation run under ``torch.no_grad()``.
+    Each task's loss is its own mean and the losses are summed, so the gradient w.r.t. a
+    task's copy of the weights is that task's gradient alone. With ``trajectory`` a list,
+    the parameters before each step and after the last are appended to it.
     """
     n_tasks = x_support.shape[0]
     names = list(rates)
     frozen = {k: v for k, v in params.items() if k not in rates}
-    fast = {k: params[k].unsqueeze(0).expand(n_tasks, *params[k].shape) for k in names}
+    fast = {k: params[k] if per_task else params[k].unsqueeze(0).expand(n_tasks, *params[k].shape)
+            for k in names}
 
     def support_loss(adapted: Params) -> Tensor:
         return task_losses(forward({**frozen, **adapted}, x_support), y_support).sum()
 
     grad_fn = torch.func.grad(support_loss)
     for _ in range(n_inner_steps):
+        if trajectory is not None:
+            trajectory.append({**frozen, **fast})
         grads = grad_fn(fast)
         fast = {k: fast[k] - rates[k] * (grads[k].detach() if first_order else grads[k])
                 for k in names}
+    if trajectory is not None:
+        trajectory.append({**frozen, **fast})
     return {**frozen, **fast}
 
 
@@ -234,23 +213,17 @@ def meta_loss(
     episode: Episode,
     cfg: MetaConfig,
     *,
-    create_graph: bool | None = None,
-    functional: bool = False,
+    first_order: bool | None = None,
 ) -> MetaOutput:
     """Adapt on each task's support set, then the mean query loss (differentiable).
 
-    ``create_graph`` defaults to ``not cfg.first_order``; pass False for evaluation.
-    ``functional=True`` adapts with ``adapt_functional`` (for ``torch.compile``).
+    ``rates`` are the learned (raw) rates of Meta-SGD, {} for MAML. ``first_order``
+    defaults to ``cfg.first_order``; evaluation passes True under ``torch.no_grad()``.
     """
-    if create_graph is None:
-        create_graph = not cfg.first_order
+    first_order = cfg.first_order if first_order is None else first_order
     lrs = effective_rates(params, rates, cfg)
-    if functional:
-        fast = adapt_functional(params, episode.x_support, episode.y_support, lrs,
-                                cfg.n_inner_steps, first_order=not create_graph)
-    else:
-        fast = adapt(params, episode.x_support, episode.y_support, lrs, cfg.n_inner_steps,
-                     create_graph=create_graph)
+    fast = adapt(params, episode.x_support, episode.y_support, lrs, cfg.n_inner_steps,
+                 first_order=first_order)
     logits = query_logits(fast, episode, cfg.query_bn)
     losses = task_losses(logits, episode.y_query)
     return MetaOutput(losses.mean(), losses.detach(), accuracy(logits, episode.y_query).detach())
@@ -264,17 +237,15 @@ def evaluate(
     *,
     batch_size: int = 50,
 ) -> Tensor:
-    """Query accuracy after adaptation (with the head) on every task of ``episodes``: ``[E]``."""
+    """Query accuracy after adaptation (with the head) on every task of ``episodes``: ``[E]``.
+
+    First order (the support gradients are not differentiated further), without an
+    outer graph: the same adapted weights as in training, at a fraction of the cost.
+    """
+    params = {k: v.detach() for k, v in params.items()}
+    rates = {k: v.detach() for k, v in rates.items()}
     accs = []
-    for ep in episodes.batches(batch_size):
-        out = meta_loss(params, rates, ep, cfg, create_graph=False)
-        accs.append(out.query_acc)
+    with torch.no_grad():
+        for ep in episodes.batches(batch_size):
+            accs.append(meta_loss(params, rates, ep, cfg, first_order=True).query_acc)
     return torch.cat(accs).cpu()
-
-
-def mean_ci95(values: Tensor) -> tuple[float, float]:
-    """Mean and the half-width of its normal 95 % interval (1.96 standard errors)."""
-    v = values.double()
-    n = v.numel()
-    half = 1.96 * v.std(unbiased=True).item() / math.sqrt(n) if n > 1 else float("nan")
-    return v.mean().item(), half

@@ -17,11 +17,14 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .analysis import REPORT_FIGURE7, REPORT_FIGURE7_N
+from . import published
+from .analysis import Curves, RatePoint
+from .stats import Interval, mean_ci
 
 FIG7_CONDITIONS = (("pre", "pre-adaptation"), ("on", "on-task"), ("off", "off-task"))
 COLORS = {"maml": "#1f77b4", "meta-sgd": "#d62728", "meta-sgd-positive": "#2ca02c"}
-ABLATION_STYLES = {"trained": "-", "conv_flipped": ":", "conv_zeroed": "-."}
+LAYER_COLORS = {"conv1": "#1b9e77", "conv2": "#d95f02", "conv3": "#7570b3", "conv4": "#e7298a",
+                "logits": "#66a61e"}
 
 
 def style() -> None:
@@ -37,48 +40,35 @@ def _ax(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
 
 
-def _color(label: str) -> str | None:
-    return COLORS.get(label.split("/")[0].split("-seed")[0])
+def _errorbar(ax: Axes, x: np.ndarray, values: Sequence[Interval | None], **kw: Any) -> None:
+    """Points with 95 % interval bars; missing values are skipped."""
+    pts = [(xi, v) for xi, v in zip(x, values, strict=True) if v is not None]
+    if not pts:
+        return
+    xs = np.array([p[0] for p in pts])
+    means = np.array([p[1].mean for p in pts])
+    half = np.array([p[1].half if np.isfinite(p[1].half) else 0.0 for p in pts])
+    ax.errorbar(xs, means, yerr=half, capsize=3, **kw)
 
 
-def _line(label: str) -> dict[str, Any]:
-    """Colour by algorithm; a probe ablation (``.../conv_flipped``) gets its own line style."""
-    cond = label.split("/", 1)[1] if "/" in label else "trained"
-    return {"color": _color(label), "ls": ABLATION_STYLES.get(cond, "-"),
-            "mfc": "none" if cond != "trained" else None}
+def plot_figure7(fig7: Mapping[str, Mapping[str, Interval]], ax: Axes | None = None,
+                 unit: str = "seeds") -> Axes:
+    """Figure 7: head-free prototype accuracy pre-adaptation / on-task / off-task.
 
-
-def plot_figure7(summary: Mapping[str, Mapping[str, Any]], ax: Axes | None = None,
-                 report: bool = True) -> Axes:
-    """Figure 7: prototype accuracy pre-adaptation / on-task / off-task, one line per run.
-
-    ``summary``: ``{label: {"pre"|"on"|"off": {"mean", "ci95"}, "n": n}}`` (see
-    `analysis.figure7_data`); error bars are 95 % CIs over probe iterations. With
-    ``report`` the report's values are drawn dashed on a right-hand axis of their own
-    (their level differs by dataset; the shapes are what compare).
+    ``fig7``: algorithm -> condition ("pre", "on", "off") -> `Interval` (`report.figure7`);
+    error bars are 95 % intervals over ``unit`` (n in the legend).
     """
     ax = _ax(ax)
     x = np.arange(len(FIG7_CONDITIONS))
-    for i, (label, d) in enumerate(summary.items()):
-        means = [d[k]["mean"] for k, _ in FIG7_CONDITIONS]
-        cis = [d[k]["ci95"] for k, _ in FIG7_CONDITIONS]
-        ax.errorbar(x + 0.04 * (i - (len(summary) - 1) / 2), means, yerr=cis, marker="o",
-                    capsize=3, **_line(label), label=f"{label} (n={d['n']}, 95% CI)")
+    for i, (algo, d) in enumerate(fig7.items()):
+        if not d:
+            continue
+        n = next(iter(d.values())).n
+        _errorbar(ax, x + 0.05 * (i - (len(fig7) - 1) / 2), [d.get(k) for k, _ in FIG7_CONDITIONS],
+                  marker="o", color=COLORS.get(algo), label=f"{algo} (n={n} {unit}, 95% CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
-    ax.set_xlabel("condition")
     ax.set_ylabel("prototype accuracy (cosine, head-free)")
-    handles, labels = ax.get_legend_handles_labels()
-    if report:
-        twin = ax.twinx()
-        for algo, vals in REPORT_FIGURE7.items():
-            (line,) = twin.plot(x, [vals[k] for k, _ in FIG7_CONDITIONS], ls="--", marker="s",
-                                mfc="none", color=_color(algo),
-                                label=f"report {algo} (n={REPORT_FIGURE7_N}, no CI given)")
-            handles.append(line)
-            labels.append(line.get_label())
-        twin.set_ylabel("report's accuracy (dashed)")
-        twin.grid(False)
-    ax.legend(handles, labels, fontsize=8)
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -86,47 +76,64 @@ def plot_report_figure7(ax: Axes | None = None) -> Axes:
     """The report's Figure 7 values alone (no intervals were published)."""
     ax = _ax(ax)
     x = np.arange(len(FIG7_CONDITIONS))
-    for algo, vals in REPORT_FIGURE7.items():
+    for algo, vals in published.FIGURE7.items():
         ax.plot(x, [vals[k] for k, _ in FIG7_CONDITIONS], ls="--", marker="s", mfc="none",
-                color=_color(algo), label=f"{algo} (n={REPORT_FIGURE7_N}, no CI given)")
+                color=COLORS.get(algo), label=f"{algo} (n={published.FIGURE7_N:,} pairs, no CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
-    ax.set_xlabel("condition")
     ax.set_ylabel("prototype accuracy (report)")
     ax.legend(fontsize=8)
     return ax
 
 
-def figure7_comparison(summary: Mapping[str, Mapping[str, Any]]) -> tuple[Figure, np.ndarray]:
-    """A 1x2 figure: our Figure 7 (with CIs) | the report's values."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    plot_figure7(summary, axes[0], report=False)
-    axes[0].set_title("this reproduction")
-    plot_report_figure7(axes[1])
-    axes[1].set_title("report (Starshak), mini-ImageNet")
+def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]]
+                   ) -> tuple[Figure, np.ndarray]:
+    """One panel per dataset (title: its scale) and the report's values on the right."""
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.6 * (len(panels) + 1), 4))
+    for ax, (title, fig7) in zip(axes, panels.items(), strict=False):
+        plot_figure7(fig7, ax)
+        ax.set_title(title, fontsize=8)
+    plot_report_figure7(axes[-1])
+    axes[-1].set_title("report: mini-ImageNet 84×84, 64 filters, 60,000 it.", fontsize=8)
     fig.tight_layout()
     return fig, axes
 
 
-def plot_probe_changes(changes: Mapping[str, Mapping[str, Mapping[str, float]]],
-                       ax: Axes | None = None) -> Axes:
-    """Mean change in accuracy per run, on-task and off-task, with 95 % CI error bars.
-
-    ``changes``: ``{label: probe_statistics(...)["changes"]}`` (keys ``on``,
-    ``off_report``, ``off_paired``, each a `analysis.mean_ci` dict).
-    """
+def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Interval,
+                  margin: float, ax: Axes | None = None, report_effect: float | None = None
+                  ) -> Axes:
+    """The primary endpoint: each seed's Delta (95 % CI over task pairs), the mean over
+    seeds (95 % t-interval over seeds), the equivalence margin and the report's effect."""
     ax = _ax(ax)
-    keys = (("on", "on - pre_a"), ("off_report", "off - pre_a"), ("off_paired", "off - pre_b"))
-    x = np.arange(len(keys))
-    for i, (label, ch) in enumerate(changes.items()):
-        n = ch["on"]["n"]
-        ax.errorbar(x + 0.06 * (i - (len(changes) - 1) / 2), [ch[k]["mean"] for k, _ in keys],
-                    yerr=[ch[k]["ci95"] for k, _ in keys], fmt="o", capsize=3,
-                    color=_line(label)["color"], mfc=_line(label)["mfc"],
-                    label=f"{label} (n={n}, 95% CI)")
+    y = np.arange(len(seeds) + 1)
+    for yi, ci in enumerate(per_seed):
+        ax.errorbar(ci.mean, yi, xerr=ci.half, fmt="o", color="0.3", capsize=3,
+                    label="per seed (95% CI over task pairs)" if yi == 0 else None)
+    ax.errorbar(over.mean, len(seeds), xerr=over.half if np.isfinite(over.half) else 0,
+                fmt="D", color="k", capsize=4, label=f"over {over.n} seeds (95% t-CI)")
+    ax.axvspan(-margin, margin, color="0.85", zorder=0, label=f"equivalence margin ±{margin:.4f}")
+    if report_effect is not None:
+        ax.axvline(report_effect, color=COLORS["meta-sgd"], ls="--", label="report's effect")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, [f"seed {s}" for s in seeds] + ["over seeds"])
+    ax.set_xlabel("Δ = (off − pre_b)[Meta-SGD] − (off − pre_b)[MAML]")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    return ax
+
+
+def plot_sign_sweep(sweep: Mapping[float, Mapping[str, Interval | None]], ax: Axes | None = None,
+                    unit: str = "seeds") -> Axes:
+    """On- and off-task change against the multiplier of the conv layers' rates."""
+    ax = _ax(ax)
+    f = np.array(list(sweep))
+    for key, label, color in (("on", "on-task: on − pre (A)", "#d62728"),
+                              ("off", "off-task: off − pre (B)", "#9467bd")):
+        vals = [sweep[x][key] for x in sweep]
+        n = next((v.n for v in vals if v is not None), 0)
+        _errorbar(ax, f, vals, marker="o", color=color, label=f"{label} (n={n} {unit}, 95% CI)")
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(x, [name for _, name in keys])
-    ax.set_xlabel("change")
-    ax.set_ylabel("change in prototype accuracy")
+    ax.axvline(1, color="0.5", ls=":", lw=0.8)
+    ax.set_xlabel("multiplier of the conv layers' learned rates (1 = as trained)")
+    ax.set_ylabel("change in head-free accuracy")
     ax.legend(fontsize=8)
     return ax
 
@@ -152,45 +159,50 @@ def plot_rate_densities(rates_by_layer: Mapping[str, Sequence[float] | np.ndarra
     return ax
 
 
-def plot_rate_evolution(rows: Sequence[Mapping[str, Any]], ax: Axes | None = None,
-                        kind: str = "layer") -> Axes:
-    """Mean inner rate per layer over meta-iterations, with a band of +-1 std over its entries.
+def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]],
+                        layers: Sequence[str] = published.TABLE1_LAYERS) -> tuple[Figure, Any]:
+    """The report's Figure 6 over training: each layer's mean rate, one line per seed.
 
-    ``rows``: tidy rows from `analysis.rate_evolution` (``kind`` selects "layer" or
-    "tensor" rows; "tensor" is used when no "layer" rows are present).
+    ``series``: seed -> `analysis.RatePoint`s of that seed's run. One small panel per
+    layer; the band is ±1 std of the layer's rates (their spread, not an uncertainty).
     """
-    ax = _ax(ax)
-    sel = [r for r in rows if r.get("kind") == kind] or list(rows)
-    for layer in dict.fromkeys(r["layer"] for r in sel):
-        rs = sorted((r for r in sel if r["layer"] == layer), key=lambda r: r["iteration"])
-        it = np.array([r["iteration"] for r in rs])
-        mean, std = np.array([r["mean"] for r in rs]), np.array([r["std"] for r in rs])
-        n = rs[-1].get("n") or "?"
-        (line,) = ax.plot(it, mean, marker=".", label=f"{layer} (n={n}, band: +-1 std)")
-        ax.fill_between(it, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-    ax.axhline(0, color="k", lw=0.8, ls=":")
-    ax.set_xlabel("meta-iteration")
-    ax.set_ylabel("inner learning rate")
-    ax.legend(fontsize=8)
-    return ax
+    fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 3), sharex=True)
+    for ax, layer in zip(np.atleast_1d(axes), layers, strict=True):
+        for i, (seed, points) in enumerate(series.items()):
+            pts = sorted((p for p in points if p.layer == layer), key=lambda p: p.iteration)
+            if not pts:
+                continue
+            it = np.array([p.iteration for p in pts])
+            mean, std = np.array([p.mean for p in pts]), np.array([p.std for p in pts])
+            ax.plot(it, mean, color=LAYER_COLORS.get(layer), ls=("-", "--", ":", "-.")[i % 4],
+                    lw=1.2, label=f"seed {seed}")
+            ax.fill_between(it, mean - std, mean + std, color=LAYER_COLORS.get(layer),
+                            alpha=0.07)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(layer)
+        ax.set_xlabel("meta-iteration")
+    np.atleast_1d(axes)[0].set_ylabel("mean inner rate (band: ±1 std of the rates)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig, axes
 
 
-def plot_training_curves(metrics_by_algo: Mapping[str, Mapping[str, Sequence[float]]],
-                         ax: Axes | None = None, n_val_episodes: int | None = None) -> Axes:
+def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,
+                         n_val_episodes: int | None = None) -> Axes:
     """Validation accuracy (95 % CI band) and training accuracy vs meta-iteration.
 
-    ``metrics_by_algo``: ``{label: analysis.training_curves(run.metrics)}``. Training
-    accuracy (thin dashed) is the logged window mean of meta-batch query accuracies.
+    ``curves``: label -> `analysis.Curves` of a run. Training accuracy (thin dashed) is
+    the logged window mean of meta-batch query accuracies.
     """
     ax = _ax(ax)
     n_txt = f"n={n_val_episodes} tasks, " if n_val_episodes else ""
-    for label, m in metrics_by_algo.items():
-        it = np.asarray(m["val_iteration"])
-        acc, ci = np.asarray(m["val_acc"]), np.asarray(m["val_ci95"])
-        (line,) = ax.plot(it, acc, marker="o", color=_color(label),
+    for label, m in curves.items():
+        it = np.asarray(m.val_iteration)
+        acc, ci = np.asarray(m.val_acc), np.asarray(m.val_ci95)
+        (line,) = ax.plot(it, acc, marker="o", color=COLORS.get(label.split(" ")[0]),
                           label=f"{label} validation ({n_txt}95% CI)")
         ax.fill_between(it, acc - ci, acc + ci, color=line.get_color(), alpha=0.2)
-        ax.plot(m["iteration"], m["train_acc"], ls="--", lw=0.8, color=line.get_color(),
+        ax.plot(m.iteration, m.train_acc, ls="--", lw=0.8, color=line.get_color(),
                 label=f"{label} training (query, after adaptation)")
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("accuracy")
@@ -202,21 +214,20 @@ EXPLORER_BARS = (("pre_a", "pre (A)"), ("on_a", "on-task (A)"), ("off_b", "off-t
                  ("pre_b", "pre (B)"), ("adapt_acc", "adapted,\nwith head (A)"))
 
 
-def plot_explorer_bars(point: Mapping[str, Any], ax: Axes | None = None) -> Axes:
+def plot_explorer_bars(points: Mapping[str, Any], ax: Axes | None = None) -> Axes:
     """One explorer setting: probe accuracies and the adapted accuracy, per algorithm.
 
-    ``point``: ``{algo: widgets.summarize(...)}`` (e.g. `widgets.explorer_point`);
-    error bars are 95 % CIs over the task pairs (``n`` in the legend).
+    ``points``: algo -> `explorer.Point`; error bars are 95 % CIs over the task pairs.
     """
     ax = _ax(ax)
-    algos = [a for a in COLORS if a in point]
+    algos = [a for a in COLORS if a in points]
     x = np.arange(len(EXPLORER_BARS))
     width = 0.8 / max(len(algos), 1)
     for i, algo in enumerate(algos):
-        p = point[algo]
-        ax.bar(x + (i - (len(algos) - 1) / 2) * width, [p[k] for k, _ in EXPLORER_BARS], width,
-               yerr=[p[f"{k}_ci95"] for k, _ in EXPLORER_BARS], capsize=2, color=COLORS[algo],
-               alpha=0.8, label=f"{algo} (n={p['n']} tasks, 95% CI)")
+        vals = [getattr(points[algo], k) for k, _ in EXPLORER_BARS]
+        ax.bar(x + (i - (len(algos) - 1) / 2) * width, [v.mean for v in vals], width,
+               yerr=[v.half for v in vals], capsize=2, color=COLORS[algo], alpha=0.8,
+               label=f"{algo} (n={points[algo].n} tasks, 95% CI)")
     ax.set_xticks(x, [name for _, name in EXPLORER_BARS], fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
@@ -224,38 +235,36 @@ def plot_explorer_bars(point: Mapping[str, Any], ax: Axes | None = None) -> Axes
     return ax
 
 
-def plot_conv_sweep(sweep: Mapping[str, Any], current: float | None = None,
-                    ax: Axes | None = None) -> Axes:
+def plot_conv_sweep(sweep: Any, current: float | None = None, ax: Axes | None = None) -> Axes:
     """Meta-SGD's probe changes and adapted accuracy vs the multiplier of its conv rates.
 
-    ``sweep``: `widgets.precompute_sweep` output. Lines: on-task change (on - pre, A),
-    paired off-task change (off - pre, B), with 95 % CI bands; the adapted accuracy
-    (with the head) on a right-hand axis. MAML at its trained rate: dashed lines.
-    ``current`` marks one multiplier.
+    ``sweep``: `explorer.Sweep`. Lines: on-task change (on - pre, A), paired off-task
+    change (off - pre, B), with 95 % CI bands; the adapted accuracy (with the head) on a
+    right-hand axis. MAML at its trained rate: dashed lines. ``current`` marks a value.
     """
     ax = _ax(ax)
-    m = np.asarray(sweep["grid"])
-    pts, maml = sweep["meta-sgd"], sweep["maml"]
+    m = np.asarray(sweep.grid)
     for key, label, color in (("on_change", "on - pre (A)", "#d62728"),
                               ("off_change", "off - pre (B)", "#9467bd")):
-        y = np.array([p[key] for p in pts])
-        ci = np.array([p[f"{key}_ci95"] for p in pts])
-        ax.plot(m, y, marker=".", color=color, label=f"Meta-SGD {label}")
-        ax.fill_between(m, y - ci, y + ci, color=color, alpha=0.15)
-        ax.axhline(maml[key], color=color, ls="--", lw=0.8, label=f"MAML {label}")
+        vals = [getattr(p, key) for p in sweep.meta_sgd]
+        ax.plot(m, [v.mean for v in vals], marker=".", color=color, label=f"Meta-SGD {label}")
+        ax.fill_between(m, [v.low for v in vals], [v.high for v in vals], color=color,
+                        alpha=0.15)
+        ax.axhline(getattr(sweep.maml, key).mean, color=color, ls="--", lw=0.8,
+                   label=f"MAML {label}")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("multiplier of Meta-SGD's conv-layer rates")
     ax.set_ylabel("change in prototype accuracy")
     right = ax.twinx()
-    right.plot(m, [p["adapt_acc"] for p in pts], color="0.4", lw=1, marker=".")
-    right.axhline(maml["adapt_acc"], color="0.4", ls="--", lw=0.8)
+    right.plot(m, [p.adapt_acc.mean for p in sweep.meta_sgd], color="0.4", lw=1, marker=".")
+    right.axhline(sweep.maml.adapt_acc.mean, color="0.4", ls="--", lw=0.8)
     right.set_ylabel("adapted accuracy, with head (grey)")
     right.set_ylim(0, 1)
     right.grid(False)
     if current is not None:
         ax.axvline(current, color="k", ls=":", lw=1)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
-              title=f"n={sweep['n_pairs']} task pairs, 95% CI bands; grey: adapted accuracy",
+              title=f"n={sweep.n_pairs} task pairs, 95% CI bands; grey: adapted accuracy",
               title_fontsize=7)
     return ax
 
@@ -265,17 +274,18 @@ def plot_adaptation(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray]
     """Accuracy over inner-loop steps (step 0 = the meta-initialisation), mean and 95 % CI.
 
     ``curves``: ``{label: accuracies [n_steps + 1, n_tasks]}`` (e.g. support and query
-    accuracy of the same tasks); the band is a normal 95 % interval over tasks. A dotted
+    accuracy of the same tasks); the band is the 95 % t-interval over tasks. A dotted
     line marks ``n_inner_steps``, the number of steps the model was meta-trained with.
     """
     ax = _ax(ax)
     for label, acc in curves.items():
         a = np.asarray(acc, dtype=float)
         steps = np.arange(a.shape[0])
-        mean = a.mean(axis=1)
-        half = 1.96 * a.std(axis=1, ddof=1) / np.sqrt(a.shape[1])
+        cis = [mean_ci(row) for row in a]
+        mean = np.array([c.mean for c in cis])
         (line,) = ax.plot(steps, mean, marker="o", label=f"{label} (n={a.shape[1]} tasks, 95% CI)")
-        ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+        ax.fill_between(steps, [c.low for c in cis], [c.high for c in cis],
+                        color=line.get_color(), alpha=0.2)
     if n_inner_steps is not None:
         ax.axvline(n_inner_steps, color="k", lw=0.8, ls=":", label="steps used in training")
     ax.set_xlabel("inner-loop step")

@@ -7,9 +7,13 @@ result and the same config reuses a finished run. The directory holds:
 - ``config.json``: every setting, the seed, package versions, device;
 - ``metrics.jsonl``: one line per logged iteration (losses, accuracies, wall time,
   validation accuracy with its 95 % CI, per-layer rate summaries for Meta-SGD);
-- ``checkpoint.pt``: the latest state (weights, rates, Adam, episode generator),
-  written atomically; ``--resume`` continues from it bit for bit on the CPU;
+- ``checkpoint.pt``: the latest state (weights, rates, Adam moments, episode generator),
+  written atomically; training again continues from it bit for bit on the CPU;
 - ``final.pt``: the trained initialisation and rates, written at the end.
+
+`train_runs` trains several runs with the same shapes as one stack (``stack.py``);
+`train` is a stack of one. Training holds a lock file in each run directory, saves a
+checkpoint and stops cleanly on SIGINT/SIGTERM or when ``max_seconds`` is spent.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import hashlib
 import json
 import math
 import os
-import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +33,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import meta as meta_mod
+from . import io
+from .data import DATASETS, ImageSplit, load_split
 from .episodes import Episode, EpisodeSampler, EpisodeSet
-from .meta import MetaConfig, evaluate, init_rates, mean_ci95
-from .models import Conv4Config, Params, init_params
+from .lock import RunLock, StopSignals
+from .meta import MetaConfig, effective_rates, evaluate
+from .models import Conv4Config, Params
+from .runtime import device_description, package_versions, resolve_device
+from .stack import Stack, check_stackable
+from .stats import mean_ci
 
 DATASET_SHAPES = {"omniglot": (1, 28), "mini-imagenet": (3, 84)}
 # (group, field) -> default of config fields added after runs were committed; "" is the
@@ -40,6 +49,7 @@ DATASET_SHAPES = {"omniglot": (1, 28), "mini-imagenet": (3, 84)}
 LATER_FIELDS: dict[tuple[str, str], Any] = {("meta", "query_bn"): "transductive"}
 VAL_SEED = 10_000  # one fixed validation list for every run of a dataset
 TEST_SEED = 20_000
+DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,23 @@ class RunConfig:
     seed: int = 0
     dtype: str = "float32"
 
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r}; choose one of {DATASETS}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r}; choose one of {DTYPES}")
+        for name in ("n_way", "k_shot", "meta_batch_size", "n_iterations", "hidden",
+                     "val_every", "n_val_episodes", "log_every", "ckpt_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.k_query < 1 or self.image_size < 0:
+            raise ValueError(f"k_query={self.k_query} must be >= 1 and image_size="
+                             f"{self.image_size} >= 0")
+        if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
+            raise ValueError(f"meta_lr={self.meta_lr} must be a positive finite number")
+        self.model_config().feature_size  # noqa: B018  (raises for too small images)
+
     @property
     def algo(self) -> str:
         return self.meta.algo
@@ -76,6 +103,11 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with top-level or ``meta`` fields changed (``algo=`` goes to ``meta``)."""
         meta_fields = {f.name for f in dataclasses.fields(MetaConfig)}
+        top_fields = {f.name for f in dataclasses.fields(RunConfig)}
+        unknown = sorted(set(changes) - meta_fields - top_fields)
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; RunConfig has {sorted(top_fields)} "
+                             f"and MetaConfig {sorted(meta_fields)}")
         meta_changes = {k: changes.pop(k) for k in list(changes) if k in meta_fields}
         cfg = dataclasses.replace(self, **changes)
         if meta_changes:
@@ -87,9 +119,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """The config of a ``config.json``; unknown fields are an error (another version)."""
         d = dict(d)
         m = dict(d.pop("meta"))
         m["rate_init_range"] = tuple(m["rate_init_range"])
+        extra = sorted(set(d) - {f.name for f in dataclasses.fields(cls)}
+                       | set(m) - {f.name for f in dataclasses.fields(MetaConfig)})
+        if extra:
+            raise ValueError(f"unknown config fields {extra}: written by another version of "
+                             "neglr_utils")
         return cls(meta=MetaConfig(**m), **d)
 
     def digest(self) -> str:
@@ -112,51 +150,22 @@ def run_dir_for(cfg: RunConfig, out_root: str | os.PathLike) -> Path:
     return Path(out_root) / f"{cfg.algo}-seed{cfg.seed}-{cfg.digest()}"
 
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/None picks CUDA when present, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def run_path(cfg: RunConfig, root: str | os.PathLike) -> Path:
+    """``<root>/<dataset>/<algo>-seed<seed>-<hash>``: where results folders keep runs."""
+    return run_dir_for(cfg, Path(root) / cfg.dataset)
 
 
-def package_versions() -> dict[str, str]:
-    import numpy
-
-    from . import __version__
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "neglr_utils": __version__}
-
-
-def device_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temp file, fsync, then rename: a crash leaves the old file intact."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def rate_summary(rates: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """Per-parameter mean, std and fraction negative of effective inner-rate tensors."""
+def rate_summary(rates: dict[str, torch.Tensor | float]) -> dict[str, dict[str, float]]:
+    """Per-tensor mean, std and fraction negative of effective inner-rate tensors."""
     out = {}
     for name, r in rates.items():
-        r = r.detach().double()
+        r = torch.as_tensor(r).detach().double()
         out[name] = {"mean": r.mean().item(), "std": r.std().item() if r.numel() > 1 else 0.0,
                      "frac_neg": (r < 0).double().mean().item()}
     return out
+
+
+# ----------------------------------------------------------------------------- a run
 
 
 @dataclass
@@ -176,30 +185,41 @@ class Run:
     def meta(self) -> MetaConfig:
         return self.config.meta
 
+    def effective_rates(self) -> dict[str, torch.Tensor | float]:
+        return effective_rates(self.params, self.rates, self.config.meta)
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    f = path / "metrics.jsonl"
-    if not f.exists():
-        return []
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+def read_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
+    """A run directory's config, checked against the directory's name (its hash)."""
+    path = Path(path)
+    info = io.read_json(path / "config.json")
+    if info is None:
+        raise FileNotFoundError(f"{path} is not a run directory (no config.json); "
+                                "train one with `python -m neglr_utils train`")
+    try:
+        config = RunConfig.from_dict(info["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise io.RunFileError(f"{path / 'config.json'} does not hold a valid config: "
+                              f"{err}") from err
+    if path.name.rsplit("-", 1)[-1] != config.digest():
+        raise io.RunFileError(
+            f"{path / 'config.json'} does not belong to {path.name}: its settings hash to "
+            f"{config.digest()}. It was edited or copied from another run; restore it from "
+            "git or delete the directory")
+    return config, info
 
 
 def load_run(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Run:
     """Load a run directory: final weights when finished, else the latest checkpoint."""
     path = Path(path)
-    cfg_file = path / "config.json"
-    if not cfg_file.exists():
-        raise FileNotFoundError(f"{path} is not a run directory (no config.json); "
-                                "train one with `python -m neglr_utils train`")
-    info = json.loads(cfg_file.read_text())
-    config = RunConfig.from_dict(info["config"])
+    config, info = read_config(path)
     final, ckpt = path / "final.pt", path / "checkpoint.pt"
     source = final if final.exists() else ckpt
     if not source.exists():
         raise FileNotFoundError(f"{path} has neither final.pt nor checkpoint.pt yet")
-    state = torch.load(source, map_location=device, weights_only=True)
+    state = io.load_checkpoint(source, map_location=device)
     return Run(path=path, config=config, params=state["params"], rates=state["rates"],
-               metrics=read_metrics(path), info=info, finished=final.exists(),
+               metrics=io.read_metrics(path), info=info, finished=final.exists(),
                iteration=int(state["iteration"]))
 
 
@@ -207,111 +227,190 @@ class NonFiniteLossError(FloatingPointError):
     """The meta-loss or its gradient became NaN/Inf."""
 
 
-def _nan_message(iteration: int, check_every: int, ckpt_path: Path) -> str:
-    last = (torch.load(ckpt_path, weights_only=False)["iteration"]
-            if ckpt_path.exists() else None)
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped training after a checkpoint was saved."""
+
+
+def load_train_val(cfg: RunConfig, data_root: str | os.PathLike | None) -> dict[str, ImageSplit]:
+    return {s: load_split(cfg.dataset, s, data_root, image_size=cfg.image_size or None)
+            for s in ("train", "val")}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _adam_from_torch(state: dict[str, Any], params: Params, rates: Params) -> dict[str, Any]:
+    """Checkpoint format 1 (a torch Adam state_dict over [params..., rates...]) -> ours."""
+    names = [f"param:{k}" for k in params] + [f"rate:{k}" for k in rates]
+    by_index = state["optimizer"]["state"]
+    if not by_index:
+        return {"step": 0, "exp_avg": {}, "exp_avg_sq": {}}
+    return {"step": int(by_index[0]["step"]),
+            "exp_avg": {n: by_index[i]["exp_avg"] for i, n in enumerate(names)},
+            "exp_avg_sq": {n: by_index[i]["exp_avg_sq"] for i, n in enumerate(names)}}
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """A checkpoint with its Adam state in our per-name form (formats 1 and 2)."""
+    state = io.load_checkpoint(path, map_location=device, weights_only=False,
+                               formats=(1, io.CHECKPOINT_FORMAT))
+    if "adam" not in state:
+        state["adam"] = _adam_from_torch(state, state["params"], state["rates"])
+    return state
+
+
+@dataclass
+class _Member:
+    """Book-keeping of one run of a stack: its directory, sampler, log window."""
+
+    cfg: RunConfig
+    run_dir: Path
+    sampler: EpisodeSampler
+    n_lines: int = 0
+    elapsed: float = 0.0
+    sums: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    n_window: int = 0
+
+
+class _Session:
+    """A stack of runs being trained: state, validation, logs and checkpoints."""
+
+    def __init__(self, members: list[_Member], stack: Stack, val: EpisodeSet,
+                 device: torch.device) -> None:
+        self.members, self.stack, self.val, self.device = members, stack, val, device
+        self.cfg = members[0].cfg
+        self.iteration = 0
+        self.sums = torch.zeros(len(members), 2, dtype=torch.float64, device=device)
+        self.check_every = 1 if device.type == "cpu" else self.cfg.log_every  # a check syncs
+        self.logs = [open(m.run_dir / "metrics.jsonl", "a") for m in members]  # noqa: SIM115
+
+    def close(self) -> None:
+        for f in self.logs:
+            f.close()
+
+    def step(self) -> None:
+        episodes = [m.sampler.sample(self.cfg.meta_batch_size) for m in self.members]
+        ep = Episode(*(torch.cat([getattr(e, k) for e in episodes]) for k in
+                       ("x_support", "y_support", "x_query", "y_query", "classes")))
+        losses, acc = self.stack.step(ep)
+        self.sums += torch.stack([losses, acc], dim=1).double()
+        self.iteration += 1
+        for m in self.members:
+            m.n_window += 1
+
+    def check_finite(self, ckpt_every_hit: bool) -> None:
+        if self.iteration % self.check_every and not ckpt_every_hit:
+            return
+        bad = [i for i, ok in enumerate(torch.isfinite(self.sums).all(dim=1).tolist()) if not ok]
+        if bad:
+            m = self.members[bad[0]]
+            raise NonFiniteLossError(_nan_message(m, self.iteration, self.check_every))
+
+    def log(self, t0: float, force: bool) -> None:
+        """Write one metrics line per run when due (and validate when due)."""
+        it, cfg = self.iteration, self.cfg
+        last = it == cfg.n_iterations
+        if not (force or last or it % cfg.log_every == 0):
+            return
+        validate = last or it % cfg.val_every == 0
+        sums = self.sums.tolist()
+        self.sums.zero_()
+        for i, (m, f) in enumerate(zip(self.members, self.logs, strict=True)):
+            m.elapsed = time.perf_counter() - t0
+            row = {"iteration": it, "train_loss": sums[i][0] / m.n_window,
+                   "train_acc": sums[i][1] / m.n_window, "wall_time": m.elapsed}
+            m.n_window = 0
+            if validate:
+                row |= self._validate(i)
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            m.n_lines += 1
+
+    def _validate(self, i: int) -> dict[str, Any]:
+        cfg = self.members[i].cfg
+        params, rates = self.stack.model_params(i), self.stack.model_rates(i)
+        ci = mean_ci(evaluate(params, rates, self.val, cfg.meta, batch_size=25))
+        row: dict[str, Any] = {"val_acc": ci.mean, "val_ci95": ci.half}
+        row["rates"] = (rate_summary(effective_rates(params, rates, cfg.meta))
+                        if cfg.meta.learns_rates else {})
+        return row
+
+    def save_checkpoints(self) -> None:
+        for i, m in enumerate(self.members):
+            io.atomic_save({"format": io.CHECKPOINT_FORMAT,
+                            "params": self.stack.model_params(i),
+                            "rates": self.stack.model_rates(i),
+                            "adam": self.stack.adam_state(i), "sampler": m.sampler.state_dict(),
+                            "iteration": self.iteration, "elapsed": m.elapsed,
+                            "metrics_lines": m.n_lines, "config": m.cfg.to_dict()},
+                           m.run_dir / "checkpoint.pt")
+
+    def save_finals(self) -> None:
+        for i, m in enumerate(self.members):
+            io.atomic_save({"format": io.CHECKPOINT_FORMAT, "params": self.stack.model_params(i),
+                            "rates": self.stack.model_rates(i), "iteration": self.iteration,
+                            "elapsed": m.elapsed}, m.run_dir / "final.pt")
+
+
+def _nan_message(m: _Member, iteration: int, check_every: int) -> str:
+    ckpt = m.run_dir / "checkpoint.pt"
     where = "no checkpoint was written yet"
-    if last is not None:
-        where = f"the last good checkpoint is {ckpt_path} (iteration {last}); --resume continues"
+    if ckpt.exists():
+        last = torch.load(ckpt, weights_only=False)["iteration"]
+        where = (f"the last good checkpoint is {ckpt} (iteration {last}); training again "
+                 "continues from it")
     when = (f"at iteration {iteration}" if check_every == 1
             else f"within the {check_every} iterations up to iteration {iteration}")
-    return (f"the meta-loss became NaN or infinite {when}; training stopped and {where}. "
-            "Lower meta_lr or inner_lr, or check the data.")
+    return (f"{m.cfg.algo} seed {m.cfg.seed}: the meta-loss became NaN or infinite {when}; "
+            f"training stopped and {where}. Lower meta_lr or inner_lr, or check the data.")
 
 
-def _validate(params: Params, rates: Params, val: EpisodeSet, cfg: RunConfig) -> dict[str, float]:
-    acc = evaluate(params, rates, val, cfg.meta, batch_size=25)
-    mean, ci = mean_ci95(acc)
-    return {"val_acc": mean, "val_ci95": ci}
+def _start_member(cfg: RunConfig, run_dir: Path, stack: Stack, i: int, train_split: ImageSplit,
+                  device: torch.device, resume: bool) -> tuple[_Member, int]:
+    """Make a run's directory ready: restore its checkpoint or start it afresh."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sampler = EpisodeSampler(train_split, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed,
+                             device=device, dtype=stack.dtype)
+    member = _Member(cfg, run_dir, sampler)
+    ckpt = run_dir / "checkpoint.pt"
+    start = 0
+    if resume and ckpt.exists():
+        state = read_checkpoint(ckpt, device)
+        stack.load_model(i, state["params"], state["rates"], state["adam"])
+        sampler.load_state_dict(state["sampler"])
+        start, member.elapsed, member.n_lines = (state["iteration"], state["elapsed"],
+                                                 state["metrics_lines"])
+        io.write_metrics(io.read_metrics(run_dir)[: member.n_lines], run_dir)
+    else:
+        (run_dir / "metrics.jsonl").write_text("")
+        ckpt.unlink(missing_ok=True)
+    return member, start
 
 
-def _functional_meta_loss(params: Params, rates: Params, ep: Episode,
-                          cfg: MetaConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Meta-loss and per-task query accuracy through ``adapt_functional`` (compilable)."""
-    out = meta_mod.meta_loss(params, rates, ep, cfg, functional=True)
-    return out.loss, out.query_acc
+def _open_session(cfgs: Sequence[RunConfig], dirs: Sequence[Path], splits: dict,
+                  device: torch.device, resume: bool, torch_compile: bool) -> _Session:
+    stack = Stack(cfgs, device, torch_compile=torch_compile)
+    started = [_start_member(c, d, stack, i, splits["train"], device, resume)
+               for i, (c, d) in enumerate(zip(cfgs, dirs, strict=True))]
+    starts = {s for _, s in started}
+    if len(starts) > 1:
+        raise ValueError(f"these runs stopped at different iterations {sorted(starts)}; "
+                         "train each on its own (train) or bring them to one iteration first")
+    cfg = cfgs[0]
+    val = EpisodeSet(splits["val"], cfg.n_way, cfg.k_shot, cfg.k_query, cfg.n_val_episodes,
+                     seed=VAL_SEED, device=device, dtype=stack.dtype)
+    session = _Session([m for m, _ in started], stack, val, device)
+    session.iteration = starts.pop()
+    info = {"hash": "", "versions": package_versions(), "device": device_description(device),
+            "stacked_with": len(cfgs), "torch_compile": torch_compile}
+    for m in session.members:
+        io.write_json({"config": m.cfg.to_dict(), **info, "hash": m.cfg.digest()},
+                      m.run_dir / "config.json")
+    return session
 
 
-class MetaStep:
-    """One meta-iteration (meta-loss, backward, Adam step): eager, compiled, or a CUDA graph.
-
-    ``torch_compile=True`` runs the meta-loss through ``torch.compile`` in its functional
-    form (``meta.adapt_functional``); the first call compiles (about a minute on a 2-core
-    CPU, then cached on disk by inductor), so it pays off for long runs only. With
-    ``cuda_graph=True`` (CUDA) the whole step is captured once into a CUDA graph and
-    replayed, which removes the launch overhead of the ~2,000 small kernels of a
-    second-order iteration. Capture needs a few warm-up steps; the weights, rates and
-    Adam state are restored in place afterwards, so the run still starts from its own
-    state. Returns device tensors (loss, mean query accuracy) without synchronising.
-    """
-
-    def __init__(self, params: Params, rates: Params, opt: torch.optim.Optimizer,
-                 cfg: MetaConfig, *, cuda_graph: bool = False,
-                 torch_compile: bool = False) -> None:
-        if cuda_graph and torch_compile:
-            raise ValueError("choose one of cuda_graph and torch_compile")
-        self.params, self.rates, self.opt, self.cfg = params, rates, opt, cfg
-        self.cuda_graph = cuda_graph
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.compiled_loss = (torch.compile(_functional_meta_loss, dynamic=False)
-                              if torch_compile else None)
-
-    def _compiled_step(self, ep: Episode) -> tuple[torch.Tensor, torch.Tensor]:
-        loss, acc = self.compiled_loss(self.params, self.rates, ep, self.cfg)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return loss.detach(), acc.detach().mean()
-
-    def _step(self, ep: Episode, zero_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        out = meta_mod.meta_loss(self.params, self.rates, ep, self.cfg)
-        if zero_grad:
-            self.opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        self.opt.step()
-        return out.loss.detach(), out.query_acc.mean()
-
-    def __call__(self, ep: Episode) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.compiled_loss is not None:
-            return self._compiled_step(ep)
-        if not self.cuda_graph:
-            return self._step(ep)
-        if self.graph is None:
-            self._capture(ep)
-        for name in ("x_support", "y_support", "x_query", "y_query"):
-            getattr(self.static, name).copy_(getattr(ep, name))
-        self.graph.replay()
-        return self.static_out
-
-    def _capture(self, ep: Episode) -> None:
-        tensors = [*self.params.values(), *self.rates.values()]
-        saved = [t.detach().clone() for t in tensors]
-        saved_state = {id(p): {k: v.clone() if torch.is_tensor(v) else v for k, v in st.items()}
-                       for p, st in self.opt.state.items()}
-        self.static = Episode(*(t.clone() for t in (ep.x_support, ep.y_support, ep.x_query,
-                                                    ep.y_query)), ep.classes)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self._step(self.static)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        self.opt.zero_grad(set_to_none=True)
-        with torch.cuda.graph(self.graph):
-            self.static_out = self._step(self.static, zero_grad=False)
-        with torch.no_grad():
-            for t, v in zip(tensors, saved, strict=True):
-                t.copy_(v)
-            for p, st in self.opt.state.items():
-                old = saved_state.get(id(p), {})
-                for k, v in st.items():
-                    if torch.is_tensor(v):
-                        v.copy_(old[k] if k in old else torch.zeros_like(v))
-
-
-def train(
-    cfg: RunConfig,
+def train_runs(
+    cfgs: Sequence[RunConfig],
     *,
     out_root: str | os.PathLike = "runs",
     data_root: str | os.PathLike | None = None,
@@ -321,138 +420,75 @@ def train(
     progress: bool = True,
     splits: dict | None = None,
     on_iteration: Callable[[int], None] | None = None,
-    cuda_graph: bool | None = None,
     torch_compile: bool = False,
-) -> Path:
-    """Train (or resume, or reuse) the run for ``cfg``; returns its directory.
+) -> list[Path]:
+    """Train (or resume, or reuse) runs with the same shapes as one stack; their directories.
 
-    A finished run with the same config is reused as is. With ``resume`` a checkpoint
-    is continued exactly; without it an existing directory is started afresh.
-    ``max_seconds`` stops cleanly with a checkpoint once this call has trained that
-    long (for GPU time slices). ``splits`` may pass already loaded ``ImageSplit``s.
-    ``cuda_graph=True`` replays each meta-iteration as a CUDA graph (experimental, CUDA only);
-    ``torch_compile=True`` runs the meta-loss through ``torch.compile`` (``MetaStep``): the
-    same algorithm and config, float rounding apart (the run hash does not include it;
-    config.json records the setting of the latest call), faster once compiled, for long
-    runs (the first iteration's wall time includes the compilation).
+    Finished runs are reused as they are; the others must stand at the same iteration.
+    With ``resume`` each checkpoint is continued exactly; without it (``--restart``) the
+    runs start afresh. ``max_seconds`` stops cleanly with checkpoints once this call has
+    trained that long (GPU time slices, budgets). ``splits`` may pass loaded
+    ``ImageSplit``s. SIGINT/SIGTERM save checkpoints and raise `TrainingInterrupted`.
+    ``torch_compile`` compiles the meta-loss (`stack.Stack`): the same algorithm, float
+    rounding apart (not in the run hash; config.json records it), for long runs.
     """
-    from .data import load_split
-
     device = resolve_device(device)
-    dtype = getattr(torch, cfg.dtype)
-    run_dir = run_dir_for(cfg, out_root)
-    if (run_dir / "final.pt").exists():
-        return run_dir
-    if splits is None:
-        splits = {s: load_split(cfg.dataset, s, data_root, image_size=cfg.image_size or None)
-                  for s in ("train", "val")}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
-    sampler = EpisodeSampler(splits["train"], cfg.n_way, cfg.k_shot, cfg.k_query,
-                             seed=cfg.seed, device=device, dtype=dtype)
-    val = EpisodeSet(splits["val"], cfg.n_way, cfg.k_shot, cfg.k_query, cfg.n_val_episodes,
-                     seed=VAL_SEED, device=device, dtype=dtype)
+    dirs = [run_dir_for(c, out_root) for c in cfgs]
+    todo = [(c, d) for c, d in zip(cfgs, dirs, strict=True) if not (d / "final.pt").exists()]
+    if not todo:
+        return dirs
+    check_stackable([c for c, _ in todo])
+    splits = splits or load_train_val(todo[0][0], data_root)
+    with ExitStack() as stack:
+        for _, d in todo:
+            stack.enter_context(RunLock(d))
+        stop = stack.enter_context(StopSignals())
+        session = _open_session(*zip(*todo, strict=True), splits, device, resume,
+                                torch_compile)
+        stack.callback(session.close)
+        _loop(session, stop, max_seconds, progress, on_iteration)
+    return dirs
 
-    gen = torch.Generator().manual_seed(cfg.seed)
-    params = init_params(cfg.model_config(), generator=gen, dtype=dtype, device=device)
-    rates = init_rates(params, cfg.meta, generator=gen)
-    for t in [*params.values(), *rates.values()]:
-        t.requires_grad_(True)
-    if cuda_graph is None:
-        # Off by default: on an H200 the graphed step trained visibly different weights
-        # from the eager step in tests/test_gpu.py (benchmarks/results/h200-gpu-tests.txt),
-        # so it stays opt-in until that test passes.
-        cuda_graph = False
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    opt = torch.optim.Adam([*params.values(), *rates.values()], lr=cfg.meta_lr,
-                           capturable=cuda_graph)
-    start, elapsed, n_lines = 0, 0.0, 0
 
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        with torch.no_grad():
-            for k in params:
-                params[k].copy_(state["params"][k])
-            for k in rates:
-                rates[k].copy_(state["rates"][k])
-        opt.load_state_dict(state["optimizer"])
-        sampler.load_state_dict(state["sampler"])
-        start, elapsed, n_lines = state["iteration"], state["elapsed"], state["metrics_lines"]
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()[:n_lines]
-        atomic_write_text("".join(line + "\n" for line in lines), run_dir / "metrics.jsonl")
-    else:
-        (run_dir / "metrics.jsonl").write_text("")
-        ckpt_path.unlink(missing_ok=True)
-
-    info = {"config": cfg.to_dict(), "hash": cfg.digest(), "versions": package_versions(),
-            "device": device_description(device), "cuda_graph": cuda_graph,
-            "torch_compile": torch_compile}
-    atomic_write_text(json.dumps(info, indent=2), run_dir / "config.json")
-
-    def save_checkpoint(iteration: int) -> None:
-        atomic_save({"params": {k: v.detach() for k, v in params.items()},
-                     "rates": {k: v.detach() for k, v in rates.items()},
-                     "optimizer": opt.state_dict(), "sampler": sampler.state_dict(),
-                     "iteration": iteration, "elapsed": elapsed, "metrics_lines": n_lines,
-                     "config": cfg.to_dict()}, ckpt_path)
-
-    step = MetaStep(params, rates, opt, cfg.meta, cuda_graph=cuda_graph,
-                    torch_compile=torch_compile)
-    check_every = 1 if device.type == "cpu" else cfg.log_every  # each check syncs a GPU
+def _loop(session: _Session, stop: StopSignals, max_seconds: float | None, progress: bool,
+          on_iteration: Callable[[int], None] | None) -> None:
+    """The training loop: step, check, log, checkpoint; then the final weights."""
+    cfg, n = session.cfg, session.cfg.n_iterations
     call_start = time.perf_counter()
-    t0 = call_start - elapsed  # wall_time counts over resumed chunks
-    sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, acc since last log
-    n_window = 0
-    bar = tqdm(total=cfg.n_iterations, initial=start, disable=not progress,
-               desc=f"{cfg.algo} seed {cfg.seed}", unit="it")
-    if torch_compile and progress and start < cfg.n_iterations:
-        bar.write("torch.compile: the first meta-iteration compiles the step (about a "
-                  "minute on 2 CPU cores the first time, then cached on disk)")
-    it = start
-    with open(run_dir / "metrics.jsonl", "a") as log:
-        while it < cfg.n_iterations:
-            loss, acc = step(sampler.sample(cfg.meta_batch_size))
-            sums += torch.stack([loss, acc]).double()
-            n_window += 1
-            it += 1
-            if on_iteration is not None:
-                on_iteration(it)
-            is_last = it == cfg.n_iterations
-            out_of_time = (max_seconds is not None
-                           and time.perf_counter() - call_start >= max_seconds)
-            log_now = it % cfg.log_every == 0 or is_last or out_of_time
-            if log_now or it % check_every == 0 or it % cfg.ckpt_every == 0:
-                if not torch.isfinite(sums).all():
-                    bar.close()
-                    raise NonFiniteLossError(_nan_message(it, check_every, ckpt_path))
-            elapsed = time.perf_counter() - t0
-            if log_now:
-                loss_sum, acc_sum = sums.tolist()
-                row: dict[str, Any] = {"iteration": it, "train_loss": loss_sum / n_window,
-                                       "train_acc": acc_sum / n_window, "wall_time": elapsed}
-                sums.zero_()
-                n_window = 0
-                if it % cfg.val_every == 0 or is_last:
-                    row.update(_validate(params, rates, val, cfg))
-                    row["rates"] = (rate_summary(meta_mod.effective_rates(params, rates,
-                                                                           cfg.meta))
-                                    if cfg.meta.learns_rates else {})
-                    bar.set_postfix(val_acc=f"{row['val_acc']:.3f}")
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                n_lines += 1
-            bar.update(1)
-            if it % cfg.ckpt_every == 0 or is_last or out_of_time:
-                save_checkpoint(it)
-            if out_of_time:
-                break
+    t0 = call_start - session.members[0].elapsed  # wall_time counts over resumed calls
+    name = ", ".join(f"{m.cfg.algo} seed {m.cfg.seed}" for m in session.members)
+    bar = tqdm(total=n, initial=session.iteration, disable=not progress, desc=name, unit="it")
+    while session.iteration < n:
+        session.step()
+        if on_iteration is not None:
+            on_iteration(session.iteration)
+        out_of_time = (max_seconds is not None
+                       and time.perf_counter() - call_start >= max_seconds)
+        halt = out_of_time or stop.requested
+        due = session.iteration % cfg.ckpt_every == 0 or session.iteration == n
+        session.check_finite(due or halt)
+        session.log(t0, force=halt)
+        bar.update(1)
+        if due or halt:
+            session.save_checkpoints()
+        if halt:
+            break
     bar.close()
-    if it == cfg.n_iterations:
-        atomic_save({"params": {k: v.detach() for k, v in params.items()},
-                     "rates": {k: v.detach() for k, v in rates.items()},
-                     "iteration": it, "elapsed": elapsed}, run_dir / "final.pt")
-    return run_dir
+    if stop.requested:
+        raise TrainingInterrupted(
+            f"stopped by {stop.signal_name} at iteration {session.iteration}; checkpoints "
+            f"saved in {', '.join(str(m.run_dir) for m in session.members)}. The same "
+            "command again resumes exactly there.")
+    if session.iteration == n:
+        session.save_finals()
+
+
+def train(cfg: RunConfig, **kwargs: Any) -> Path:
+    """Train (or resume, or reuse) one run; returns its directory. See `train_runs`."""
+    return train_runs([cfg], **kwargs)[0]
+
+
+# ----------------------------------------------------------------------------- evaluation
 
 
 def evaluate_run(
@@ -464,14 +500,12 @@ def evaluate_run(
     data_root: str | os.PathLike | None = None,
     device: str | torch.device | None = "auto",
     batch_size: int = 25,
-    image_split=None,
+    image_split: ImageSplit | None = None,
 ) -> dict[str, Any]:
     """Accuracy with the head after adaptation on ``n_episodes`` fixed tasks (mean, 95 % CI).
 
     The standard MAML protocol; the result is also written to ``eval-<split>.json``.
     """
-    from .data import load_split
-
     device = resolve_device(device)
     if not isinstance(run, Run):
         run = load_run(run, device=device)
@@ -485,12 +519,11 @@ def evaluate_run(
     params = {k: v.to(device) for k, v in run.params.items()}
     rates = {k: v.to(device) for k, v in run.rates.items()}
     t0 = time.perf_counter()
-    acc = evaluate(params, rates, episodes, cfg.meta, batch_size=batch_size)
-    mean, ci = mean_ci95(acc)
-    result = {"split": split, "n_episodes": n_episodes, "k_query": k_query, "acc": mean,
-              "ci95": ci, "iteration": run.iteration, "finished": run.finished,
+    ci = mean_ci(evaluate(params, rates, episodes, cfg.meta, batch_size=batch_size))
+    result = {"split": split, "n_episodes": n_episodes, "k_query": k_query, "acc": ci.mean,
+              "ci95": ci.half, "iteration": run.iteration, "finished": run.finished,
               "seconds": time.perf_counter() - t0, "device": device_description(device)}
-    atomic_write_text(json.dumps(result, indent=2), run.path / f"eval-{split}.json")
-    if not math.isfinite(mean):
-        raise NonFiniteLossError(f"evaluation of {run.path} gave {mean}")
+    io.write_json(result, run.path / f"eval-{split}.json")
+    if not math.isfinite(ci.mean):
+        raise NonFiniteLossError(f"evaluation of {run.path} gave {ci.mean}")
     return result

@@ -13,7 +13,6 @@ from neglr_utils.episodes import Episode
 from neglr_utils.meta import (
     MetaConfig,
     adapt,
-    adapt_functional,
     adapted_names,
     effective_rates,
     init_rates,
@@ -61,23 +60,34 @@ def make_params(algo: str, seed: int = 0):
     return params, rates
 
 
-def reference_features(p, x):
+def reference_features(p, x, support=None):
     """Plain single-task Conv-4 body written with torch.nn.functional: x [B, C, H, W] -> [B, D].
 
-    The independent reference for these tests and tests/test_probe.py.
+    The independent reference for these tests and tests/test_probe.py. With ``support``
+    (images [S, C, H, W]), each BatchNorm normalises x with the support images' batch
+    statistics (running them through the same layers alongside).
     """
-    h = x
+    h, s = x, support
     for i in range(1, 5):
-        h = F.conv2d(h, p[f"conv{i}.weight"], p[f"conv{i}.bias"], padding=1)
-        h = F.batch_norm(h, None, None, p[f"bn{i}.weight"], p[f"bn{i}.bias"], training=True,
-                         eps=BN_EPS)
+        w, b = p[f"conv{i}.weight"], p[f"conv{i}.bias"]
+        h = F.conv2d(h, w, b, padding=1)
+        gamma, beta = p[f"bn{i}.weight"], p[f"bn{i}.bias"]
+        if s is None:
+            h = F.batch_norm(h, None, None, gamma, beta, training=True, eps=BN_EPS)
+        else:
+            s = F.conv2d(s, w, b, padding=1)
+            mean, var = s.mean(dim=(0, 2, 3)), s.var(dim=(0, 2, 3), unbiased=False)
+            h = (h - mean[:, None, None]) / torch.sqrt(var[:, None, None] + BN_EPS)
+            h = h * gamma[:, None, None] + beta[:, None, None]
+            s = F.max_pool2d(F.relu(F.batch_norm(s, None, None, gamma, beta, training=True,
+                                                 eps=BN_EPS)), 2)
         h = F.max_pool2d(F.relu(h), 2)
     return h.flatten(1)
 
 
-def reference_forward(p, x):
+def reference_forward(p, x, support=None):
     """The reference body plus the linear head: logits [B, n_way]."""
-    return F.linear(reference_features(p, x), p["head.weight"], p["head.bias"])
+    return F.linear(reference_features(p, x, support), p["head.weight"], p["head.bias"])
 
 
 def reference_meta_loss(params, rates, ep, cfg):
@@ -92,7 +102,9 @@ def reference_meta_loss(params, rates, ep, cfg):
             grads = torch.autograd.grad(loss, [fast[k] for k in names],
                                         create_graph=not cfg.first_order)
             fast = {**fast, **{k: fast[k] - lrs[k] * g for k, g in zip(names, grads, strict=False)}}
-        losses.append(F.cross_entropy(reference_forward(fast, ep.x_query[t]), ep.y_query[t]))
+        support = ep.x_support[t] if cfg.query_bn == "support" else None
+        logits = reference_forward(fast, ep.x_query[t], support)
+        losses.append(F.cross_entropy(logits, ep.y_query[t]))
     return torch.stack(losses).mean()
 
 
@@ -164,42 +176,32 @@ def test_meta_gradient_equals_sequential_loop(algo, first_order):
         assert all(g_ours[f"rate:{k}"].abs().sum() > 0 for k in rates)
 
 
-@pytest.mark.parametrize(("algo", "first_order"), CASES)
-def test_functional_meta_gradient_equals_sequential_loop(algo, first_order):
-    """``functional=True`` (torch.func.grad inner loop, the compiled path's form) computes
-    the textbook meta-loss and meta-gradient too."""
-    params, rates = make_params(algo, seed=3)
-    cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=STEPS, first_order=first_order)
-    ep = make_episode(seed=4)
-    ours = meta_loss(params, rates, ep, cfg, functional=True).loss
-    ref = reference_meta_loss(params, rates, ep, cfg)
-    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
-    assert_rel_close(meta_grads(ours, params, rates), meta_grads(ref, params, rates))
-
-
-def test_functional_head_only_adaptation_equals_autograd():
-    params, _ = make_params("maml")
-    ep = make_episode()
-    lrs = {k: 0.1 for k in adapted_names(params, "head")}
-    a = adapt(params, ep.x_support, ep.y_support, lrs, 2)
-    b = adapt_functional(params, ep.x_support, ep.y_support, lrs, 2)
-    assert b["conv1.weight"] is params["conv1.weight"]
-    for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-12, atol=1e-14)
-
-
 @pytest.mark.parametrize("algo", ["maml", "meta-sgd"])
-def test_functional_head_only_meta_gradient_equals_autograd(algo):
-    """With only the head adapted, the body's meta-gradient flows through the support
-    gradients' dependence on the frozen body: the functional form must keep it."""
+def test_head_only_meta_gradient_equals_sequential_loop(algo):
+    """With only the head adapted (ANIL), the body's meta-gradient flows through the
+    support gradients' dependence on the frozen body: the inner loop must keep it."""
     params, _ = make_params(algo)
     cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=STEPS, adapt="head")
     rates = {k: v.requires_grad_() for k, v in init_rates(params, cfg).items()}
     ep = make_episode()
-    g = [meta_grads(meta_loss(params, rates, ep, cfg, functional=f).loss, params, rates)
-         for f in (False, True)]
-    assert g[0]["param:conv2.weight"].abs().sum() > 0
-    assert_rel_close(g[1], g[0])
+    ours = meta_grads(meta_loss(params, rates, ep, cfg).loss, params, rates)
+    ref = meta_grads(reference_meta_loss(params, rates, ep, cfg), params, rates)
+    assert ours["param:conv2.weight"].abs().sum() > 0
+    assert_rel_close(ours, ref)
+
+
+@pytest.mark.parametrize("algo", ["maml", "meta-sgd"])
+def test_support_statistics_meta_gradient_equals_sequential_loop(algo):
+    params, rates = make_params(algo, seed=2)
+    cfg = MetaConfig(algo=algo, inner_lr=0.1, n_inner_steps=STEPS, query_bn="support")
+    ep = make_episode(seed=3)
+    ours = meta_loss(params, rates, ep, cfg).loss
+    ref = reference_meta_loss(params, rates, ep, cfg)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
+    assert_rel_close(meta_grads(ours, params, rates), meta_grads(ref, params, rates))
+    transductive = meta_loss(params, rates, ep, MetaConfig(algo=algo, inner_lr=0.1,
+                                                           n_inner_steps=STEPS)).loss
+    assert abs(transductive.item() - ours.item()) > 1e-6  # the option changes the objective
 
 
 @pytest.mark.parametrize(("algo", "first_order"), [c for c in CASES if c[0] != "meta-sgd-positive"])
@@ -250,7 +252,7 @@ def test_positive_step_lowers_and_negative_step_raises_support_loss():
     before = task_losses(forward(params, ep.x_support), ep.y_support)
     for sign in (1.0, -1.0):
         fast = adapt(params, ep.x_support, ep.y_support, {k: sign * 1e-3 for k in params}, 1,
-                     create_graph=False)
+                     first_order=True)
         after = task_losses(forward(fast, ep.x_support), ep.y_support)
         assert bool(((after - before) * sign < 0).all()), sign
 

@@ -1,0 +1,147 @@
+"""Files of a run directory: atomic writes, the metrics log, JSON and checked torch loads.
+
+Writes go to a temporary file, are flushed to disk and then renamed over the target, so
+a crash or a full disk leaves the previous file intact (the temporary file is removed
+and the error says which file failed). Reads name the file they failed on and say what
+to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+CHECKPOINT_FORMAT = 2  # bump when the layout of checkpoint.pt / final.pt changes
+
+
+class RunFileError(RuntimeError):
+    """A run-directory file cannot be read: corrupt, truncated, or of another format."""
+
+
+def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise OSError(err.errno, f"could not write {path} ({err.strerror or err}); the "
+                          "previous version, if any, is unchanged. Free disk space and "
+                          "retry (training resumes from the last checkpoint)") from err
+        raise
+    os.replace(tmp, path)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file, fsync, then rename."""
+    _atomic(Path(path), lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+    """Write text atomically (same guarantees as `atomic_save`)."""
+    _atomic(Path(path), lambda f: f.write(text.encode()))
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> Path:
+    """Indented JSON, atomically; creates the parent folder. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps(obj, indent=1), path)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The parsed JSON file, or None when it does not exist; a clear error when corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunFileError(f"{path} is not valid JSON ({err}); delete it to have it "
+                           "rewritten (or restore it from git)") from err
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu",
+                    weights_only: bool = True,
+                    formats: tuple[int, ...] = (1, CHECKPOINT_FORMAT)) -> dict[str, Any]:
+    """``torch.load`` with a clear error for a truncated, corrupt or foreign file.
+
+    ``formats``: the checkpoint format versions the caller reads (format 1 files carry
+    no version; they stored a torch Adam state_dict).
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=weights_only)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises many kinds for a damaged file
+        raise RunFileError(
+            f"{path} is damaged or not a checkpoint ({type(err).__name__}: {err}). Nothing "
+            "was changed. Delete it to fall back to the other file of the run, or pass "
+            "--restart to train the run afresh") from err
+    if not isinstance(state, dict) or "params" not in state:
+        raise RunFileError(f"{path} holds no parameters; it is not a neglr checkpoint")
+    version = state.get("format", 1)
+    if version not in formats:
+        raise RunFileError(f"{path} has checkpoint format {version}; this version of "
+                           f"neglr_utils reads formats {formats}: use the version that "
+                           "wrote it, or train the run afresh with --restart")
+    return state
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` ([] when absent).
+
+    A partial last line (a process killed mid-write) is dropped with a warning; a bad
+    line elsewhere is an error naming the file and line.
+    """
+    f = Path(run_dir) / "metrics.jsonl"
+    if not f.is_file():
+        return []
+    lines = f.read_text().splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if i == len(lines) - 1:
+                warnings.warn(f"{f}: dropped a partial last line (the run was interrupted "
+                              "while writing it)", stacklevel=2)
+                break
+            raise RunFileError(f"{f}, line {i + 1}, is not JSON ({err})") from err
+    return rows
+
+
+def write_metrics(rows: Iterable[Mapping[str, Any]], run_dir: str | os.PathLike) -> None:
+    """Replace ``metrics.jsonl`` with ``rows`` (atomically)."""
+    text = "".join(json.dumps(dict(r)) + "\n" for r in rows)
+    atomic_write_text(text, Path(run_dir) / "metrics.jsonl")
+
+
+def last_iteration(run_dir: str | os.PathLike) -> int:
+    """The last logged iteration of a run directory (0 when nothing is logged)."""
+    f = Path(run_dir) / "metrics.jsonl"
+    if not f.is_file():
+        return 0
+    for line in reversed(f.read_text().splitlines()):
+        try:
+            return int(json.loads(line)["iteration"])
+        except (json.JSONDecodeError, KeyError, ValueError):
+            continue
+    return 0
