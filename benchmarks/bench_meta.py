@@ -45,7 +45,6 @@ from neglr_utils.episodes import Episode, EpisodeSet  # noqa: E402
 from neglr_utils.meta import MetaConfig, init_rates, meta_loss  # noqa: E402
 from neglr_utils.models import Conv4, Conv4Config, init_params  # noqa: E402
 from neglr_utils.profiles import PROFILES  # noqa: E402
-from neglr_utils.train import MetaStep  # noqa: E402
 
 ALGOS = ("maml", "meta-sgd")
 PROTOCOL_META_ITERATIONS = 60_000  # per algorithm; MAML + Meta-SGD in the paper protocol
@@ -193,25 +192,6 @@ class OursTwiceStep(OursStep):
     task_multiplier = 2
 
 
-class OursCudaGraphStep(OursStep):
-    """Ours with the whole meta-step (inner loop, double backward, Adam) captured once in
-    a CUDA graph and replayed: ``train.MetaStep(cuda_graph=True)``, the opt-in path of
-    ``train.train``. CUDA only; shapes must not change. (The H200 results in
-    ``results/`` were taken with an earlier copy of the same recipe in this file.)
-    """
-
-    def __init__(self, cfg: BenchConfig, algo: str, params: dict, device, dtype) -> None:
-        if torch.device(device).type != "cuda":
-            raise RuntimeError("CUDA graphs need --device cuda")
-        super().__init__(cfg, algo, params, device, dtype)
-        self.opt = torch.optim.Adam([*self.params.values(), *self.rates.values()],
-                                    lr=cfg.meta_lr, capturable=True)
-        self.step = MetaStep(self.params, self.rates, self.opt, self.meta_cfg, cuda_graph=True)
-
-    def __call__(self, episode: Episode) -> None:
-        self.step(episode)
-
-
 class OursBf16Step(OursStep):
     """Ours under ``torch.autocast(bfloat16)``: convolutions and matmuls in bfloat16, the
     weights, rates and Adam in float32. A speed probe only: ``profile_meta.py`` measures
@@ -238,25 +218,28 @@ class OursPerTaskStep(OursStep):
 
 
 class OursCompiledStep(OursStep):
-    """Ours with the meta-loss under ``torch.compile``: ``train.MetaStep(torch_compile=True)``,
-    the opt-in path of ``train.train`` (functional inner loop, ``meta.adapt_functional``).
-    The first call compiles (about a minute on 2 CPU cores): warm-up keeps it out of the timings.
+    """Ours with the meta-loss under ``torch.compile``: ``Stack(torch_compile=True)``, the
+    opt-in path of ``train.train`` (``--compile``). The first call compiles (about a
+    minute on 2 CPU cores): warm-up keeps it out of the timings.
     """
 
     def __init__(self, cfg: BenchConfig, algo: str, params: dict, device, dtype) -> None:
         super().__init__(cfg, algo, params, device, dtype)
-        self.step = MetaStep(self.params, self.rates, self.opt, self.meta_cfg,
-                             torch_compile=True)
+        self.meta_loss = torch.compile(lambda p, r, ep: meta_loss(p, r, ep, self.meta_cfg).loss,
+                                       dynamic=False)
 
     def __call__(self, episode: Episode) -> None:
-        self.step(episode)
+        loss = self.meta_loss(self.params, self.rates, episode)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
 
 
 IMPLS = {"ours": OursStep, "l2l": L2LStep, "ours_syncs": OursTrainSyncsStep,
-         "ours_t2x": OursTwiceStep, "ours_cudagraph": OursCudaGraphStep,
+         "ours_t2x": OursTwiceStep,
          "ours_bf16": OursBf16Step, "ours_per_task": OursPerTaskStep,
          "ours_compile": OursCompiledStep}
-DEFAULT_CUDA_IMPLS = ("ours", "l2l", "ours_syncs", "ours_t2x", "ours_cudagraph")
+DEFAULT_CUDA_IMPLS = ("ours", "l2l", "ours_syncs", "ours_t2x")
 
 
 def synchronize(device: torch.device) -> None:
@@ -326,7 +309,7 @@ def bench_pair(cfg: BenchConfig, algo: str, impls: list[str], *, device: torch.d
 
 def bench_probe(cfg: BenchConfig, device: torch.device, dtype: torch.dtype,
                 n_iterations: int, batch_size: int) -> dict:
-    """Seconds per 1,000 iterations of ``neglr_utils.probe.run_probe`` (paper shapes).
+    """Seconds per 1,000 iterations of ``neglr_utils.probe.probe_pairs`` (paper shapes).
 
     Synthetic uint8 split (20 classes x 32 images of the config's size), the probe's
     default k_query and bn_mode, Meta-SGD rates; ``n_iterations`` task pairs in chunks
@@ -334,7 +317,7 @@ def bench_probe(cfg: BenchConfig, device: torch.device, dtype: torch.dtype,
     """
     try:
         from neglr_utils.data import ImageSplit  # noqa: PLC0415
-        from neglr_utils.probe import ProbeConfig, run_probe  # noqa: PLC0415
+        from neglr_utils.probe import ProbeConfig, probe_pairs  # noqa: PLC0415
     except ImportError as exc:
         return {"skipped": f"neglr_utils.probe not importable ({exc})"}
     try:
@@ -352,14 +335,14 @@ def bench_probe(cfg: BenchConfig, device: torch.device, dtype: torch.dtype,
                               device=device, dtype=dtype)
 
         def probe(n: int) -> None:
-            run_probe(params, rates, cfg.n_inner_steps, tasks(n, 1), tasks(n, 2),
+            probe_pairs(params, rates, cfg.n_inner_steps, tasks(n, 1), tasks(n, 2),
                       bn_mode=probe_cfg.bn_mode, batch_size=batch_size)
 
         probe(batch_size)
         a, b = tasks(n_iterations, 1), tasks(n_iterations, 2)
         synchronize(device)
         t0 = time.perf_counter()
-        run_probe(params, rates, cfg.n_inner_steps, a, b, bn_mode=probe_cfg.bn_mode,
+        probe_pairs(params, rates, cfg.n_inner_steps, a, b, bn_mode=probe_cfg.bn_mode,
                   batch_size=batch_size)
         synchronize(device)
         seconds = time.perf_counter() - t0

@@ -2,7 +2,8 @@
 
 The notebooks ``notebooks/NN_name.py`` (Jupytext percent format) are the source of
 truth. Each is executed in order with papermill, with the parameters ``profile``,
-``data_root``, ``device`` and ``runs_dir`` injected, into ``book/executed/NN_name.ipynb``
+``data_root``, ``device``, ``results_dir`` and ``seeds`` injected, into
+``book/executed/NN_name.ipynb``
 (never into ``notebooks/``, see ENVIRONMENT.md). The first failing cell stops the build:
 one line names the notebook, the cell and the error, the partial copy is kept as
 ``book/executed/NN_name.failed.ipynb``, and nothing is published (``book/_build/html`` is
@@ -414,9 +415,10 @@ def main(argv: list[str] | None = None) -> int:
                 # published parameters cell shows no path of the machine that built them.
                 "data_root": None,
                 "device": "auto",
-                # Relative to the repository root, the notebooks' working directory, so
-                # that the published pages show no path of the machine that built them.
-                "runs_dir": f"runs/{args.profile}",
+                # None: the profile's own results folder (results/cpu, results/paper,
+                # runs/smoke), relative to the repository root.
+                "results_dir": None,
+                "seeds": [0] if args.profile == "smoke" else [0, 1, 2],
             }
             print(f"{PREFIX} executing {len(to_run)} notebook(s), profile={args.profile}")
             for i, nb in enumerate(to_run, 1):

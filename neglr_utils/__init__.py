@@ -16,7 +16,7 @@ from .meta import ALGOS, MetaConfig, adapt, effective_rates, evaluate, init_rate
 from .models import Conv4, Conv4Config, count_params, features, forward, head, init_params
 from .probe import TRAINED, Condition, ProbeConfig, ensure_probes, probe_pairs, scale_rates
 from .profiles import PROBES, PROFILES, ensure_runs, locate_runs, profile_config
-from .results import RunSummary, Study, load_study
+from .results import RunSummary, Study, load_studies, load_study
 from .runtime import configure_threads, resolve_device
 from .stats import Interval, holm, mean_ci, paired_test, tost
 from .train import Run, RunConfig, evaluate_run, load_run, run_dir_for, train, train_runs
@@ -27,7 +27,7 @@ __all__ = [
     "Run", "RunConfig", "RunSummary", "Study", "__version__", "adapt", "changes", "compare",
     "configure_threads", "count_params", "effective_rates", "ensure_probes", "ensure_runs",
     "evaluate", "evaluate_run", "features", "forward", "head", "holm", "init_params",
-    "init_rates", "load_run", "load_study", "locate_runs", "mean_ci", "meta_loss",
+    "init_rates", "load_run", "load_studies", "load_study", "locate_runs", "mean_ci", "meta_loss",
     "paired_test", "probe_pairs", "profile_config", "published", "rate_table",
     "rates_by_layer", "report", "resolve_device", "run_dir_for", "run_rate_evolution",
     "scale_rates", "tost", "train", "train_runs", "verdict",

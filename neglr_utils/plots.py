@@ -187,6 +187,16 @@ def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]],
     return fig, axes
 
 
+def plot_rate_curve(curve: Any, n_iterations: int) -> Figure:
+    """`plot_rate_evolution` of one long run (`results.Curve`), the profile's length marked."""
+    fig, axes = plot_rate_evolution({curve.config.seed: curve.evolution})
+    for ax in np.atleast_1d(axes):
+        ax.axvline(n_iterations, color="k", ls=":", lw=1)
+    fig.suptitle(f"{curve.config.dataset}: one Meta-SGD run of {curve.config.n_iterations:,} "
+                 f"iterations; dotted: the profile's {n_iterations:,}", fontsize=8, y=1.02)
+    return fig
+
+
 def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,
                          n_val_episodes: int | None = None) -> Axes:
     """Validation accuracy (95 % CI band) and training accuracy vs meta-iteration.

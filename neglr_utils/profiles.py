@@ -69,7 +69,8 @@ PROBES: dict[str, ProbeConfig] = {
     "smoke": ProbeConfig(n_iterations=20, k_query=5, batch_size=20),
 }
 # Studies: the profiles (datasets) they cover and their seeds.
-STUDIES: dict[str, tuple[str, ...]] = {"cpu": ("cpu", "cpu-mini"), "smoke": ("smoke",)}
+STUDIES: dict[str, tuple[str, ...]] = {"cpu": ("cpu", "cpu-mini"), "smoke": ("smoke",),
+                                       "paper": ("paper",)}
 SEEDS = (0, 1, 2)
 
 
@@ -97,6 +98,14 @@ def locate_runs(profile: str, algos: Sequence[str] = ALGOS, seeds: Sequence[int]
     base = results_root(profile, root)
     return {(a, s): run_path(profile_config(profile, a, s, **changes), base)
             for s in seeds for a in algos}
+
+
+def study_profiles(profile: str) -> tuple[str, ...]:
+    """The dataset profiles a book or study profile covers (``cpu``: Omniglot and
+    mini-ImageNet 32x32)."""
+    if profile not in STUDIES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(STUDIES)}")
+    return STUDIES[profile]
 
 
 class LongRunRefused(RuntimeError):

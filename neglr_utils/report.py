@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import published
-from .analysis import LayerOverSeeds, table1_over_seeds
-from .endpoints import Verdict, changes, verdict
+from . import io, published
+from .analysis import LayerOverSeeds, first_negative, table1_over_seeds
+from .endpoints import Verdict, changes, family, verdict
 from .probe import TRAINED, Condition, ProbeConfig, ProbeResult, select
-from .results import RunSummary, Study, test_accuracy
+from .profiles import PROBES, PROFILES
+from .results import RunSummary, Study, load_study, test_accuracy
 from .stats import Interval, mean_ci
 
 FIGURE7_CONDITIONS = ("pre", "on", "off")  # the report's three bars
@@ -260,3 +261,333 @@ def format_numbers(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str]
     """Format the columns named in ``kinds`` with `fmt` (other columns as they are)."""
     return [{k: fmt(v, kinds[k]) if k in kinds and not isinstance(v, str) else v
              for k, v in row.items()} for row in rows]
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def scale_label(study: Study, extra: str = "") -> str:
+    """The scale of a study's finished runs (dataset, size, filters, iterations, seeds)."""
+    runs = [r for r in study.runs.values() if r.finished] or list(study.runs.values())
+    seeds = tuple(sorted({r.seed for r in runs}))
+    cfg = runs[0].config
+    size = cfg.model_config().image_size
+    return Scale(cfg.dataset, size, cfg.hidden, cfg.n_iterations,
+                 min(r.iteration for r in runs), seeds, extra).label()
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], caption: str = "", name: str = "",
+                   index: str | None = None) -> str:
+    """Rows of text as a MyST table (numbered by the book when ``name`` is given)."""
+    if not rows:
+        rows = [{"": "no finished runs yet"}]
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    if index is not None and index in cols:
+        cols.remove(index)
+        cols.insert(0, index)
+    esc = lambda v: str("" if v is None else v).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(esc(r.get(c, "")) for c in cols) + " |" for r in rows]
+    if not caption and not name:
+        return "\n".join(lines)
+    head = f"```{{table}} {caption}\n" + (f":name: {name}\n" if name else "") + "\n"
+    return head + "\n".join(lines) + "\n```"
+
+
+def verdict_line(study: Study, config: ProbeConfig) -> str:
+    """One sentence: the primary endpoint of a study over seeds, and its conclusion."""
+    try:
+        v = verdict(study.probes, config)
+    except ValueError:
+        return f"{scale_label(study)}: not probed yet."
+    ci = v.endpoint.interval
+    seeds = len(v.endpoint.seeds)
+    interval = (f"{fmt(ci.mean, 'change')} (95 % CI over {seeds} seeds "
+                f"{fmt(ci.low, 'change')} to {fmt(ci.high, 'change')})" if seeds > 1
+                else f"{fmt(ci.mean, 'change')} (one seed: no interval over seeds)")
+    eq = v.endpoint.equivalence
+    tost_txt = (f"; equivalence within ±{v.margin:.4f} (the report's effect): TOST p = "
+                f"{fmt(eq.p, 'p')}" if eq is not None and seeds > 1 else "")
+    return (f"**{scale_label(study)}**: Δ = {interval}{tost_txt} — "
+            f"**{v.conclusion}**: {v.statement}.")
+
+
+def verdict_text(studies: Mapping[str, Study], probes: Mapping[str, ProbeConfig]) -> str:
+    """The report's claim per dataset, from the primary endpoint (Markdown)."""
+    lines = [f"The report's claim, tested per dataset on the primary endpoint Δ = "
+             f"(off − pre_b)[Meta-SGD] − (off − pre_b)[MAML] (the report's own effect: "
+             f"{fmt(published.effect(), 'change')}):", ""]
+    lines += [f"- {verdict_line(s, probes[p])}" for p, s in studies.items() if s.runs]
+    return "\n".join(lines)
+
+
+def short_label(study: Study) -> str:
+    """``"omniglot 28×28"``: a column name."""
+    cfg = PROFILES[study.profile]
+    size = cfg.model_config().image_size
+    return f"{cfg.dataset} {size}×{size}"
+
+
+def test_interval(run: RunSummary) -> Interval | None:
+    """A run's test accuracy with its 95 % interval over test tasks."""
+    return test_accuracy([run])
+
+
+def accuracy_sentence(studies: Mapping[str, Study], algo: str) -> str:
+    """Test accuracy of ``algo`` per dataset over seeds, beside the report's validation
+    accuracy (Markdown)."""
+    parts = []
+    for s in studies.values():
+        runs = s.of(algo)
+        acc = test_accuracy(runs)
+        if acc is not None:
+            unit = f"{len(runs)} seeds" if len(runs) > 1 else f"{acc.n} test tasks"
+            parts.append(f"{fmt(acc, 'pct')} (95 % CI over {unit}) on {report_dataset(s)} "
+                         f"({scale_label(s)})")
+    if not parts:
+        return f"No finished {algo} run is evaluated yet."
+    rep = published.VAL_ACC.get(algo)
+    tail = (f" The report's {algo} reached about {100 * rep:.0f} % *validation* accuracy on "
+            "mini-ImageNet 84×84 after 60,000 iterations; levels from other datasets and "
+            "scales are not comparable." if rep is not None else "")
+    return f"{algo} reaches " + "; ".join(parts) + "." + tail
+
+
+def report_dataset(study: Study) -> str:
+    cfg = PROFILES[study.profile]
+    return f"{cfg.n_way}-way {cfg.k_shot}-shot {short_label(study)}"
+
+
+# ----------------------------------------------------------------------------- chapter 03
+
+
+def table1_display(study: Study, algo: str = "meta-sgd") -> list[dict[str, str]]:
+    """Table 1 of one study as text rows (mean ± 95 % CI over seeds)."""
+    kinds = {"mean (over seeds)": "rate", "std": "prob", "fraction negative": "prob",
+             "report mean": "rate", "report std": "prob"}
+    return format_numbers(table1_rows(study, algo), kinds)
+
+
+def layers_sentence(study: Study, algo: str = "meta-sgd") -> str:
+    """Which conv layers end negative on average over seeds, and how firmly (Markdown)."""
+    t = table1(study, algo)
+    if not t:
+        return f"{short_label(study)}: no finished {algo} run yet."
+    neg, pos = negative_layers(study, algo)
+    firm = [k for k in neg if t[k].mean.high < 0]
+    rep_neg = [k for k in published.CONV_LAYERS if published.TABLE1[k][0] < 0]
+    n = len(next(iter(t.values())).seeds)
+    text = (f"**{short_label(study)}** ({scale_label(study)}): {len(neg)} of "
+            f"{len(published.CONV_LAYERS)} conv layers end with a negative mean rate over "
+            f"{n} seed{'s' if n > 1 else ''} ({', '.join(neg) or 'none'})")
+    if n > 1:
+        text += f"; the 95 % interval over seeds is below zero for {', '.join(firm) or 'none'}"
+    text += (f"; positive: {', '.join(pos) or 'none'}. The head's mean rate is "
+             f"{fmt(t['logits'].mean.mean, 'rate')}. The report: {len(rep_neg)} of 4 negative, "
+             f"head {fmt(published.TABLE1['logits'][0], 'rate')}. ")
+    same = len(neg) == len(rep_neg) and t["logits"].mean.mean > 0
+    return text + ("This matches the report's sign pattern." if same else
+                   "This **differs** from the report's sign pattern: the layers disagree.")
+
+
+def first_negative_rows(study: Study, algo: str = "meta-sgd") -> list[dict[str, Any]]:
+    """Per seed and layer: the logged iteration from which the mean rate stays negative."""
+    rows = []
+    for r in study.of(algo):
+        row: dict[str, Any] = {"seed": r.seed}
+        for layer in published.TABLE1_LAYERS:
+            it = first_negative(r.evolution, layer)
+            row[layer] = "stays ≥ 0" if it is None else f"{it:,}"
+        rows.append(row)
+    return rows
+
+
+def accuracy_rows(study: Study) -> list[dict[str, str]]:
+    """Test accuracy of each algorithm over seeds, beside the report's validation accuracy."""
+    rows = []
+    for algo in ("maml", "meta-sgd", "meta-sgd-positive"):
+        runs = study.of(algo)
+        rep = published.VAL_ACC.get(algo)
+        rows.append({"algorithm": algo, "seeds": len(runs),
+                     "test accuracy (ours)": fmt(test_accuracy(runs), "pct"),
+                     "report (mini-ImageNet val.)": fmt(rep, "pct", 0) if rep else "—"})
+    return rows
+
+
+def paper_progress_rows(root: str = "results/paper") -> list[dict[str, str]]:
+    """How far the paper-scale protocol has got, one row per committed run."""
+    study = load_study("paper", (0, 1, 2), root=root)
+    rows = []
+    for (algo, seed), r in sorted(study.runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        last = next((m for m in reversed(r.metrics) if "val_acc" in m), None)
+        rows.append({"run": f"{algo} seed {seed}",
+                     "iteration": f"{r.iteration:,} of {r.config.n_iterations:,}",
+                     "device": r.device, "training time": duration(r.wall_time),
+                     "validation accuracy": (f"{fmt(last['val_acc'], 'pct')} ± "
+                                             f"{fmt(last['val_ci95'], 'pct')} (it. "
+                                             f"{last['iteration']:,})") if last else "—",
+                     "probed": "yes" if r.probes else "not yet"})
+    return rows or [{"run": "none committed yet"}]
+
+
+# ----------------------------------------------------------------------------- chapter 04
+
+
+def changes_rows(study: Study, config: ProbeConfig) -> list[dict[str, str]]:
+    """Per algorithm (as trained): the probe's four means and three changes over seeds."""
+    rows = []
+    for algo in ("maml", "meta-sgd", "meta-sgd-positive"):
+        rs = select(study.probes, algo=algo, condition=TRAINED, config=config)
+        if not rs:
+            continue
+        fig = figure7(study.probes, config, algo)
+        row = {"algorithm": algo, "seeds": len(rs), "task pairs": rs[0].acc.n,
+               **{f"{c}-task" if c != "pre" else "pre (A)": fmt(fig[c]) for c in fig}}
+        for which, name in (("on", "on − pre_a"), ("off_report", "off − pre_a (report)"),
+                            ("off", "off − pre_b")):
+            row[name] = fmt(change_over_seeds(study.probes, config, algo, which=which), "change")
+        rows.append(row)
+    return rows
+
+
+def family_rows(v: Verdict) -> list[dict[str, str]]:
+    """The tests of a verdict with raw and Holm-adjusted p-values."""
+    return [{"test": t.name, "unit": t.unit, "estimate": fmt(t.estimate, "change"),
+             "p": fmt(t.p, "p"), "p (Holm)": fmt(t.p_holm, "p")} for t in family(v)]
+
+
+def overlap_rows(study: Study, configs: Sequence[ProbeConfig]) -> list[dict[str, str]]:
+    """Δ under each probe config (e.g. class-disjoint and independent off-task pairs)."""
+    rows = []
+    for cfg in configs:
+        try:
+            v = verdict(study.probes, cfg)
+        except ValueError:
+            continue
+        rows.append({"off-task pairs": "class-disjoint" if cfg.disjoint else "independent",
+                     "pairs sharing a class": fmt(v.frac_shared, "pct"),
+                     "seeds": str(len(v.endpoint.seeds)),
+                     "Δ (95 % CI over seeds)": fmt(v.endpoint.interval, "change"),
+                     "report's (off − on) form": fmt(v.report_form.interval, "change"),
+                     "conclusion": v.conclusion})
+    return rows
+
+
+def endpoint_data(v: Verdict) -> tuple[tuple[int, ...], list[Interval], Interval]:
+    """(seeds, per-seed Δ intervals over task pairs, Δ over seeds) for `plots.plot_endpoint`."""
+    return v.endpoint.seeds, [c.primary.diff for c in v.per_seed], v.endpoint.interval
+
+
+# ----------------------------------------------------------------------------- chapter 05
+
+
+def mechanism_rows(study: Study, algo: str) -> list[dict[str, str]]:
+    """Per setting and layer: dL/dalpha over seeds (each seed: mean over its tasks), the
+    t-statistics per seed, and where the meta-objective pushes the rates."""
+    runs = [r for r in study.of(algo) if r.mechanism]
+    rows = []
+    for (at, bn) in (runs[0].mechanism if runs else {}):
+        for layer in [k for k in published.TABLE1_LAYERS if k in runs[0].mechanism[(at, bn)]]:
+            pushes = [r.mechanism[(at, bn)][layer] for r in runs]
+            down = sum(p.p < 0.05 and p.mean > 0 for p in pushes)
+            up = sum(p.p < 0.05 and p.mean < 0 for p in pushes)
+            rows.append({"rates at": "α = 0" if at == "zero" else "learned α",
+                         "query BatchNorm": bn, "layer": layer,
+                         "dL/dα, mean over seeds": f"{mean_ci([p.mean for p in pushes]).mean:+.2e}",
+                         "t per seed": ", ".join(f"{p.t:+.1f}" for p in pushes),
+                         "seeds pushed down / up": f"{down} / {up} of {len(pushes)}",
+                         "entries with dL/dα > 0": fmt(sum(p.positive_entries for p in pushes)
+                                                        / len(pushes), "pct")})
+    return rows
+
+
+def ablation_rows(study: Study) -> list[dict[str, str]]:
+    """Table 1 (conv layers and head) of Meta-SGD trained with support-set BatchNorm
+    statistics beside the transductive runs, both over seeds."""
+    support = load_study(study.profile, study.seeds, ("meta-sgd",), query_bn="support")
+    t_main, t_sup = table1(study), table1(support)
+    rows = []
+    for layer in published.TABLE1_LAYERS:
+        if layer in t_main:
+            rows.append({"layer": layer,
+                         "transductive (as trained above)": fmt(t_main[layer].mean, "rate"),
+                         "support statistics": fmt(t_sup[layer].mean, "rate")
+                         if layer in t_sup else "not run yet",
+                         "seeds negative (support)": f"{t_sup[layer].n_negative_seeds} of "
+                         f"{len(t_sup[layer].seeds)}" if layer in t_sup else "—"})
+    return rows
+
+
+def sign_sweep_series(study: Study, config: ProbeConfig) -> dict[float, dict[str, Interval]]:
+    return sign_sweep(study.probes, config, "meta-sgd")
+
+
+def sweep_sentence(studies: Mapping[str, Study], probes: Mapping[str, ProbeConfig]) -> str:
+    """The off-task change with the conv rates flipped, as trained, and zeroed (Markdown)."""
+    lines = []
+    for p, s in studies.items():
+        sw = sign_sweep_series(s, probes[p])
+        if not sw:
+            continue
+        part = ", ".join(f"×{f:g}: {fmt(sw[f]['off'], 'change')}" for f in (-1.0, 0.0, 1.0)
+                         if f in sw and sw[f]["off"] is not None)
+        lines.append(f"- {short_label(s)}: Meta-SGD's off-task change with its conv rates {part}.")
+    return "\n".join(lines) or "No sign sweep has been probed yet."
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+def profile_rows() -> list[dict[str, Any]]:
+    """Every profile's settings (numbers as they are)."""
+    return [{"profile": name, "dataset": c.dataset, "image size": c.model_config().image_size,
+             "filters": c.hidden, "n_way": c.n_way, "k_shot": c.k_shot, "k_query": c.k_query,
+             "meta_batch_size": c.meta_batch_size, "n_iterations": f"{c.n_iterations:,}",
+             "n_inner_steps": c.meta.n_inner_steps, "inner_lr": c.meta.inner_lr,
+             "meta_lr": c.meta_lr, "probe task pairs": f"{PROBES[name].n_iterations:,}"}
+            for name, c in PROFILES.items()]
+
+
+def choices_rows(run_config: Any, probe_config: ProbeConfig) -> list[dict[str, str]]:
+    """The settings the report does not state, with the value this book used."""
+    m = run_config.meta
+    init = (f"constant = inner_lr = {m.inner_lr}" if m.rate_init == "constant"
+            else f"uniform on {m.rate_init_range}")
+    return [
+        {"setting": "Meta-SGD rate initialisation", "ours": init, "parameter": "meta.rate_init"},
+        {"setting": "meta learning rate (Adam)", "ours": str(run_config.meta_lr),
+         "parameter": "meta_lr"},
+        {"setting": "BatchNorm mode", "ours": "batch statistics, train and test (transductive)",
+         "parameter": "meta.query_bn (ablation: support)"},
+        {"setting": "rates learned for BatchNorm parameters",
+         "ours": "yes, one per parameter like every other" if m.adapt == "all" else "no",
+         "parameter": "meta.adapt"},
+        {"setting": "probe data split", "ours": probe_config.split,
+         "parameter": "ProbeConfig.split"},
+        {"setting": "probe BatchNorm batches", "ours": probe_config.bn_mode,
+         "parameter": "ProbeConfig.bn_mode"},
+        {"setting": "probe off-task task B", "ours": "class-disjoint from A" if
+         probe_config.disjoint else "independent of A", "parameter": "ProbeConfig.disjoint"},
+    ]
+
+
+def run_rows(studies: Mapping[str, Study]) -> list[dict[str, Any]]:
+    """One row per run: its settings that vary, hash, versions, device and cost."""
+    rows = []
+    for s in studies.values():
+        for (algo, seed), r in sorted(s.runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            test = r.test
+            rows.append({"run": r.path.name, "dataset": short_label(s), "algo": algo,
+                         "seed": seed, "iterations": f"{r.iteration:,}",
+                         "training": duration(r.wall_time),
+                         "s / iteration": f"{r.seconds_per_iteration:.2f}",
+                         "test evaluation": duration(test.seconds) if test else "—",
+                         "probe": duration(sum(p.seconds for p in r.probes)) if r.probes else "—",
+                         "device": r.device, "torch": r.versions.get("torch", "?")})
+    return rows
+
+
+def notebook_timings(path: str | Any) -> list[dict[str, str]]:
+    """``book/executed/timings.json`` (written by ``book/build.py``) as rows."""
+    data = io.read_json(path) or {}
+    return [{"notebook": k, "time": duration(v)} for k, v in sorted(data.items())]

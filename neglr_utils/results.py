@@ -17,10 +17,11 @@ from pathlib import Path
 
 from . import io
 from .analysis import RatePoint, RateStats, rate_evolution, rate_table
+from .mechanism import StoredPush, read_mechanism
 from .meta import ALGOS
 from .models import param_shapes
 from .probe import ProbeResult, load_results
-from .profiles import PROFILES, locate_runs
+from .profiles import PROFILES, locate_runs, study_profiles
 from .stats import Interval, mean_ci
 from .train import RunConfig, load_run, read_config
 
@@ -52,6 +53,7 @@ class RunSummary:
     rates: dict[str, RateStats]  # final effective rates per layer ({} for MAML)
     evolution: tuple[RatePoint, ...]  # per-layer rate statistics over training
     probes: tuple[ProbeResult, ...]
+    mechanism: dict[tuple[str, str], dict[str, StoredPush]] = field(default_factory=dict)
     metrics: tuple[dict, ...] = field(repr=False, default=())
 
     @property
@@ -90,7 +92,8 @@ def summarize(run_dir: str | os.PathLike) -> RunSummary:
     return RunSummary(path, cfg, run.iteration, run.finished, float(last.get("wall_time", 0.0)),
                       info.get("device", "?"), info.get("versions", {}),
                       read_test(path, run.iteration, run.finished), rates,
-                      tuple(rate_evolution(metrics, sizes)), tuple(load_results(path)), metrics)
+                      tuple(rate_evolution(metrics, sizes)), tuple(load_results(path)),
+                      read_mechanism(path), metrics)
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,30 @@ def test_accuracy(runs: Sequence[RunSummary]) -> Interval | None:
         t = tests[0]
         return Interval(t.acc, t.acc - t.ci95, t.acc + t.ci95, math.nan, t.n_episodes)
     return mean_ci([t.acc for t in tests])
+
+
+def load_studies(profile: str, seeds: Sequence[int], *, root: str | os.PathLike | None = None
+                 ) -> dict[str, Study]:
+    """Dataset profile -> `Study` for a book profile (``cpu``: ``cpu`` and ``cpu-mini``)."""
+    return {p: load_study(p, seeds, root=root) for p in study_profiles(profile)}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A run's metrics log without its weights (e.g. the rate curve behind the profile)."""
+
+    config: RunConfig
+    evolution: tuple[RatePoint, ...]
+    metrics: tuple[dict, ...]
+
+
+def read_curve(folder: str | os.PathLike) -> Curve:
+    """``config.json`` and ``metrics.jsonl`` of a folder, rates pooled per layer."""
+    folder = Path(folder)
+    info = io.read_json(folder / "config.json")
+    if info is None:
+        raise FileNotFoundError(f"{folder} has no config.json")
+    cfg = RunConfig.from_dict(info["config"])
+    metrics = tuple(io.read_metrics(folder))
+    sizes = {k: math.prod(s) for k, s in param_shapes(cfg.model_config()).items()}
+    return Curve(cfg, tuple(rate_evolution(metrics, sizes)), metrics)

@@ -23,37 +23,55 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .mechanism import ensure_mechanism
 from .meta import ALGOS
 from .probe import TRAINED, Condition, ProbeConfig, default_conditions, ensure_probes
-from .profiles import PROBES, RESULTS, SEEDS, STUDIES
+from .profiles import PROBES, SEEDS, results_root, study_profiles
 from .runtime import configure_threads
-from .sweep import ExecutorOptions, Sweep, execute, is_finished, make_executor, make_lanes, run_dir
+from .sweep import (
+    ExecutorOptions,
+    Sweep,
+    estimated_seconds,
+    execute,
+    is_finished,
+    make_executor,
+    make_lanes,
+    run_dir,
+)
+from .train import evaluate_run, train
 
 STACK = {"mini-imagenet": 3, "omniglot": 1}
 
 
-def study_sweep(name: str = "cpu") -> Sweep:
+def study_sweep(name: str = "cpu", seeds: Sequence[int] | None = None,
+                root: str | None = None) -> Sweep:
     """The study's runs as a sweep: each profile x ``ALGOS`` x seeds, plus the BatchNorm
     ablation (Meta-SGD with support-set statistics for the query) on the first profile."""
-    if name not in STUDIES:
-        raise ValueError(f"unknown study {name!r}; choose one of {sorted(STUDIES)}")
-    profiles = STUDIES[name]
-    seeds = SEEDS if name != "smoke" else (0,)
-    grids = ({"profile": tuple(profiles), "algo": ALGOS, "seed": seeds},
-             {"profile": (profiles[0],), "algo": ("meta-sgd",), "query_bn": ("support",),
-              "seed": seeds})
+    profiles = study_profiles(name)
+    if seeds is None:
+        seeds = (0,) if name == "smoke" else SEEDS
+    grids: tuple[dict, ...] = ({"profile": tuple(profiles), "algo": ALGOS, "seed": seeds},)
+    if name != "paper":
+        grids += ({"profile": (profiles[0],), "algo": ("meta-sgd",), "query_bn": ("support",),
+                   "seed": seeds},)
     # Stacked where it is faster on this CPU (benchmarks/results/cpu2-stacked.json):
     # mini-ImageNet 32x32 three runs at a time; Omniglot one at a time.
-    return Sweep(f"study-{name}", RESULTS[profiles[0]], grids, stack=STACK, source="study.py")
+    return Sweep(f"study-{name}", str(results_root(profiles[0], root)), grids, stack=STACK,
+                 source="study.py")
 
 
 @dataclass(frozen=True)
 class ProbeJob:
-    """One run to probe with one probe config and its conditions."""
+    """One run to probe with one probe config and its conditions (and, for MAML and
+    Meta-SGD, the rate meta-gradient diagnostic over ``mechanism_tasks`` tasks)."""
 
     run_dir: str
     config: ProbeConfig
     conditions: tuple[Condition, ...]
+    mechanism_tasks: int = 0
+
+
+MECHANISM_TASKS = {"cpu": 1000, "cpu-mini": 1000, "smoke": 20, "paper": 1000}
 
 
 def probe_plan(sweep: Sweep) -> list[ProbeJob]:
@@ -67,7 +85,8 @@ def probe_plan(sweep: Sweep) -> list[ProbeJob]:
         main_run = not spec.overrides
         conds = default_conditions(spec.algo) if main_run and spec.algo == "meta-sgd" \
             else (TRAINED,)
-        jobs.append(ProbeJob(d, cfg, conds))
+        diagnose = main_run and spec.algo in ("maml", "meta-sgd")
+        jobs.append(ProbeJob(d, cfg, conds, MECHANISM_TASKS[spec.profile] if diagnose else 0))
         if cfg.disjoint and main_run and spec.algo in ("maml", "meta-sgd"):
             jobs.append(ProbeJob(d, dataclasses.replace(cfg, disjoint=False), (TRAINED,)))
     return jobs
@@ -90,10 +109,20 @@ def run_probe_lane(lane: ProbeLane) -> list[str]:
         if lane.deadline is not None and time.time() > lane.deadline:
             lines.append(f"{job.run_dir}: probe not started (time budget spent)")
             continue
-        res = ensure_probes([job.run_dir], job.config, lambda algo, j=job: j.conditions,
-                            data_root=lane.data_root, device=lane.device)
-        lines.append(f"{job.run_dir}: {len(res)} probe condition(s) ready")
+        run_job(job, data_root=lane.data_root, device=lane.device)
+        lines.append(f"{job.run_dir}: {len(job.conditions)} probe condition(s) ready"
+                     + (", diagnostic ready" if job.mechanism_tasks else ""))
     return lines
+
+
+def run_job(job: ProbeJob, *, data_root: str | None, device: str, progress: bool = False
+            ) -> None:
+    """The probe conditions of one run, then its rate meta-gradient diagnostic."""
+    ensure_probes([job.run_dir], job.config, lambda algo: job.conditions, data_root=data_root,
+                  device=device, progress=progress)
+    if job.mechanism_tasks:
+        ensure_mechanism(job.run_dir, n_tasks=job.mechanism_tasks, data_root=data_root,
+                         device=device)
 
 
 def run_probes(jobs: Sequence[ProbeJob], opts: ExecutorOptions, folder: Path, *,
@@ -101,7 +130,8 @@ def run_probes(jobs: Sequence[ProbeJob], opts: ExecutorOptions, folder: Path, *,
     """Probe in lanes (one subprocess per lane with the local executor)."""
     if not jobs:
         return []
-    lanes = make_lanes(list(jobs), opts.n_lanes(), lambda j: len(j.conditions))
+    lanes = make_lanes(list(jobs), opts.n_lanes(),
+                       lambda j: len(j.conditions) + j.mechanism_tasks / 250)
     ex = make_executor(opts, folder / "probe")
     submitted = [ex.submit(run_probe_lane, ProbeLane(tuple(lane), data_root, device,
                                                      opts.threads, deadline))
@@ -129,3 +159,38 @@ def run_study(name: str = "cpu", opts: ExecutorOptions | None = None, *,
           f"finished in {(time.time() - start) / 60:.1f} min"
           + (f"; {len(pending)} left: run the same command again" if pending else ""))
     return lines
+
+
+def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
+            data_root: str | None = None, device: str = "auto", max_train_minutes: float = 10,
+            progress: bool = True) -> list[str]:
+    """What the book needs, in this process: runs, test evaluations, probes.
+
+    A missing run is trained only when it would take at most ``max_train_minutes`` here
+    (the smoke profile; a fresh clone of the cpu study has every run committed); for the
+    others a line says what is missing and the command that trains it. Returns those
+    lines ([] when everything is there).
+    """
+    sweep = study_sweep(name, seeds, root)
+    notes = []
+    for spec in sweep.specs():
+        if is_finished(spec, sweep.out):
+            continue
+        minutes = estimated_seconds(spec, sweep.out) / 60
+        if minutes > max_train_minutes or spec.profile == "paper":
+            notes.append(f"{spec.label()}: not trained (about {minutes:,.0f} min on one core "
+                         f"here); `python -m neglr_utils study --profile {name}` trains it")
+            continue
+        path = train(spec.config(), out_root=run_dir(spec, sweep.out).parent,
+                     data_root=data_root, device=device, progress=progress)
+        if not (path / "eval-test.json").exists():
+            evaluate_run(path, data_root=data_root, device=device)
+    for spec in sweep.specs():
+        path = run_dir(spec, sweep.out)
+        if is_finished(spec, sweep.out) and not (path / "eval-test.json").exists():
+            evaluate_run(path, data_root=data_root, device=device)
+    if name == "paper":  # 40,000 task pairs per condition: the GPU chunks probe
+        return notes
+    for job in probe_plan(sweep):
+        run_job(job, data_root=data_root, device=device, progress=progress)
+    return notes

@@ -155,13 +155,15 @@ def is_finished(spec: RunSpec, out: str | os.PathLike) -> bool:
 # Seconds per meta-iteration on one core of the 2-core CPU machine (README), at 5 inner
 # steps and the profiles' sizes: the cost model that balances lanes (ratios matter).
 SECONDS_PER_ITERATION = {"omniglot": 0.21, "mini-imagenet": 0.33}
+REFERENCE_SIZE = {"omniglot": 28, "mini-imagenet": 32}  # image sizes of those timings
 
 
 def estimated_seconds(spec: RunSpec, out: str | os.PathLike) -> float:
     """What is left of a run, in seconds: iterations left x an estimated cost each."""
     cfg = spec.config()
     per_it = SECONDS_PER_ITERATION[cfg.dataset] * (cfg.meta.n_inner_steps + 1) / 6
-    per_it *= (cfg.hidden / 32) ** 2
+    size = cfg.model_config().image_size / REFERENCE_SIZE[cfg.dataset]
+    per_it *= (cfg.hidden / 32) ** 2 * size**2
     return max(cfg.n_iterations - io.last_iteration(run_dir(spec, out)), 0) * per_it
 
 
@@ -177,7 +179,8 @@ def stack_groups(specs: Sequence[RunSpec], out: str | os.PathLike,
     for g in keyed.values():
         n = size(g[0].config().dataset)
         groups += [tuple(g[i:i + n]) for i in range(0, len(g), n)]
-    return groups
+    first = {s: i for i, s in enumerate(specs)}
+    return sorted(groups, key=lambda g: first[g[0]])
 
 
 def make_lanes(items: Sequence[Any], n_lanes: int, cost: Callable[[Any], float]

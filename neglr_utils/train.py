@@ -212,6 +212,7 @@ def read_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
 def load_run(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Run:
     """Load a run directory: final weights when finished, else the latest checkpoint."""
     path = Path(path)
+    device = resolve_device(device)
     config, info = read_config(path)
     final, ckpt = path / "final.pt", path / "checkpoint.pt"
     source = final if final.exists() else ckpt

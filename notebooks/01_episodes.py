@@ -22,22 +22,22 @@
 #
 # This chapter loads the real datasets through `neglr_utils.data`, shows the class
 # splits, draws seeded episodes with `neglr_utils.episodes` and shows them as
-# support/query grids (Figures 1 and 2), and measures how fast the sampler delivers
-# tasks on this machine.
+# support/query grids ({numref}`fig-episode-omniglot` and {numref}`fig-episode-mini`), and
+# measures how fast the sampler delivers tasks on this machine.
 
 # %% tags=["parameters"]
 profile = "cpu"
 data_root = None
 device = "auto"
-runs_dir = "runs"
-seeds = [0]
+results_dir = None
+seeds = [0, 1, 2]
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
+from IPython.display import Markdown
 
-from neglr_utils import EpisodeSampler, resolve_device
-from neglr_utils.data import DataNotFoundError, load_splits
+from neglr_utils import PROFILES, EpisodeSampler, report, resolve_device
+from neglr_utils.data import DataNotFoundError, load_split, load_splits
 from neglr_utils.episodes import sampling_throughput
 from neglr_utils.plots import plot_episode, style
 
@@ -60,13 +60,11 @@ for name in ("omniglot", "mini-imagenet"):
         datasets[name] = load_splits(name, data_root)
     except DataNotFoundError as err:
         print(f"{name}: not available here ({str(err).splitlines()[0]})")
-
-rows = [
-    {"dataset": name, "split": split, "classes": s.n_classes, "images per class": s.n_per_class,
-     "image (C, H, W)": tuple(s.image_shape), "images": s.n_classes * s.n_per_class}
-    for name, splits in datasets.items() for split, s in splits.items()
-]
-pd.DataFrame(rows).set_index(["dataset", "split"])
+rows = [{"dataset": name, "split": split, "classes": s.n_classes,
+         "images per class": s.n_per_class, "image (C, H, W)": tuple(s.image_shape)}
+        for name, splits in datasets.items() for split, s in splits.items()]
+Markdown(report.markdown_table(rows, "The class splits at the datasets' standard sizes.",
+                               "tab-splits"))
 
 # %% [markdown]
 # ## Episodes
@@ -77,19 +75,24 @@ pd.DataFrame(rows).set_index(["dataset", "split"])
 # on the device as `uint8` until a batch is converted to floats.
 
 # %%
-episodes = {
-    name: EpisodeSampler(splits["train"], n_way=5, k_shot=1, k_query=3, seed=seeds[0],
-                         device=dev).sample(1)
-    for name, splits in datasets.items()
-}
-for name, ep in episodes.items():
-    plot_episode(ep, title=f"{name}, meta-train split, 5-way 1-shot, 3 queries per class")
-    plt.show()
+def study_episode(profile_name: str):
+    """One 5-way 1-shot episode at the size the study trains on (mini-ImageNet: 32x32)."""
+    cfg = PROFILES[profile_name]
+    split = load_split(cfg.dataset, "train", data_root, image_size=cfg.image_size or None)
+    return EpisodeSampler(split, n_way=5, k_shot=1, k_query=3, seed=seeds[0],
+                          device=dev).sample(1)
 
-# %% [markdown]
-# **Figures 1–2.** One episode per dataset: the support image of each class (left column)
-# and its query images (right), each row one label. Omniglot's rotated characters are
-# classes of their own.
+
+# %% mystnb={"figure": {"name": "fig-episode-omniglot", "caption": "One Omniglot episode (meta-train split, 28×28, 5-way 1-shot, 3 queries per class): the support image of each class (left column) and its query images, each row one label. Rotated characters are classes of their own."}}
+plot_episode(study_episode("cpu"))
+plt.show()
+
+# %% mystnb={"figure": {"name": "fig-episode-mini", "caption": "One mini-ImageNet episode at 32×32, the resolution of the CPU study (meta-train split, 5-way 1-shot, 3 queries per class)."}}
+if "mini-imagenet" in datasets:
+    plot_episode(study_episode("cpu-mini"))
+else:
+    plt.figure(figsize=(4, 1)).text(0.5, 0.5, "mini-ImageNet is not available here", ha="center")
+plt.show()
 
 # %% [markdown]
 # ## How fast is sampling?
@@ -99,18 +102,16 @@ for name, ep in episodes.items():
 # (the report's setting), median of 5 draws, on this machine:
 
 # %%
-speed = [
-    {"dataset": name, "device": str(dev),
-     "tasks per second": round(sampling_throughput(
-         EpisodeSampler(splits["train"], 5, 1, 10, seed=0, device=dev), n_tasks=32))}
-    for name, splits in datasets.items()
-]
-pd.DataFrame(speed).set_index("dataset")
+speed = [{"dataset": name, "device": str(dev), "tasks per second": round(sampling_throughput(
+    EpisodeSampler(splits["train"], 5, 1, 10, seed=0, device=dev), n_tasks=32))}
+    for name, splits in datasets.items()]
+Markdown(report.markdown_table(speed, "Episodes per second, batches of 32 tasks, 5-way 1-shot, "
+                               "10 queries per class, median of 5 draws.", "tab-sampling"))
 
 # %% [markdown]
 # ## Summary
 #
 # The real data loads through one layer that checks sizes and splits; episodes are
-# seeded and repeatable; and sampling is orders of magnitude faster than one
-# meta-iteration (about a second on this CPU, see the next chapter), so training time is
-# spent in the model.
+# seeded and repeatable; and sampling is far faster than one meta-iteration (the
+# methods chapter lists the training time per iteration), so training time is spent in
+# the model.

@@ -17,40 +17,32 @@
 # **Question.** Meta-SGD {cite:p}`li2017metasgd` learns one inner rate per parameter,
 # without a sign constraint. Does it learn negative rates in the convolutional layers and
 # positive ones in the head, as the report's Table 1 and Figure 6 show
-# {cite:p}`starshak2021negative`? Table 1 below sets our learned rates beside the
-# report's, Figure 5 shows their distribution per layer (the report's Figure 6), Figure 6
-# how they moved during training, and the last table compares the accuracy of MAML,
-# Meta-SGD and Meta-SGD with rates constrained to be positive.
+# {cite:p}`starshak2021negative`? {numref}`tab-table1-omniglot` and
+# {numref}`tab-table1-mini` set our learned rates, over three training seeds, beside the
+# report's; {numref}`fig-rates-omniglot` and {numref}`fig-rates-mini` show how each layer's
+# mean rate moved during training; {numref}`fig-curve-omniglot` and
+# {numref}`fig-curve-mini` are the longer runs from which the numbers of iterations were
+# chosen.
 
 # %% tags=["parameters"]
 profile = "cpu"
 data_root = None
 device = "auto"
-runs_dir = "runs"
-seeds = [0]
+results_dir = None
+seeds = [0, 1, 2]
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Markdown
 
-from neglr_utils import (
-    REPORT_TABLE1,
-    REPORT_VAL_ACC,
-    effective_rates,
-    ensure_runs,
-    load_run,
-    rate_table,
-    rates_by_layer,
-    report,
-    resolve_device,
-    run_rate_evolution,
-)
-from neglr_utils.plots import plot_rate_densities, plot_rate_evolution, style
+from neglr_utils import PROFILES, load_run, load_studies, published, rates_by_layer, report
+from neglr_utils.plots import plot_rate_curve, plot_rate_densities, plot_rate_evolution, style
+from neglr_utils.profiles import results_root
+from neglr_utils.results import read_curve
 
 style()
-pd.set_option("display.max_colwidth", None)
-dev = resolve_device(device)
+studies = load_studies(profile, seeds, root=results_dir)
+names = {p: report.short_label(s) for p, s in studies.items()}
 
 # %% [markdown]
 # ## The algorithm
@@ -66,155 +58,124 @@ dev = resolve_device(device)
 # $$ (metasgd)
 #
 # A negative entry of $\boldsymbol\alpha$ moves its parameter *up* the support-loss
-# gradient. Our rates start at MAML's inner rate (the report does not state its
-# initialisation), so every negative rate below was learned. The ablation
-# `meta-sgd-positive` learns $\log\boldsymbol\alpha$ instead, so its rates stay positive.
-
-# %%
-paths = ensure_runs(profile, ("maml", "meta-sgd", "meta-sgd-positive"), seeds,
-                    runs_dir=runs_dir, data_root=data_root, device=device, progress=False)
-runs = {algo: load_run(paths[(algo, seeds[0])], device=dev)
-        for algo in ("maml", "meta-sgd", "meta-sgd-positive")}
-ms = runs["meta-sgd"]
-status = report.run_status(ms.path)
-rates = effective_rates(ms.params, ms.rates, ms.config.meta)
+# gradient. Our rates start at MAML's inner rate, 0.01 as in the report (which does not
+# state its initialisation), so Meta-SGD starts as MAML and every negative rate below was
+# learned. The ablation `meta-sgd-positive` learns $\log\boldsymbol\alpha$, so its
+# rates stay positive.
 
 # %% [markdown]
-# ## Table 1: the learned rates per layer
+# ## Table 1: the learned rates per layer, over seeds
 #
 # Layers as in the report: `conv1` to `conv4` pool each block's convolution weight and
-# bias, `logits` the head. The BatchNorm scales and shifts also get rates here; the report
-# does not list them.
+# bias, `logits` the head; the BatchNorm rates, which the report does not list, are
+# rows of their own. The mean is the mean over seeds of each seed's layer mean, with a
+# 95 % t-interval over seeds; std and fraction negative are averaged over seeds.
 
 # %%
-table1 = pd.DataFrame(rate_table(rates, per_tensor=False)).set_index("layer")
-table1["report mean"] = [REPORT_TABLE1.get(k, (None, None))[0] for k in table1.index]
-table1["report std"] = [REPORT_TABLE1.get(k, (None, None))[1] for k in table1.index]
-table1 = table1[["n", "mean", "std", "frac_neg", "q05", "q50", "q95", "report mean",
-                 "report std"]]
-display(Markdown(f"Ours: {report.scale_label(status)}. Report: mini-ImageNet, 60,000 "
-                 "iterations."))
-table1.round(4)
-
-# %% [markdown]
-# **Table 1.** Learned Meta-SGD inner rates per layer: number of rates, mean, standard
-# deviation, fraction negative and the 5/50/95 % quantiles, beside the report's mean and
-# standard deviation (— where the report gives none).
+Markdown(report.markdown_table(report.table1_display(studies["cpu"] if "cpu" in studies
+                                                     else next(iter(studies.values()))),
+                               f"Learned Meta-SGD inner rates, {names.get('cpu', '')}, "
+                               "beside the report's Table 1 (mini-ImageNet 84×84).",
+                               "tab-table1-omniglot", index="layer"))
 
 # %%
-conv = table1.loc[[k for k in REPORT_TABLE1 if k.startswith("conv")]]
-neg = int((conv["mean"] < 0).sum())
-frac_neg = float((conv["frac_neg"] * conv["n"]).sum() / conv["n"].sum())
-logits_mean = table1.loc["logits", "mean"]
-Markdown(
-    f"**{neg} of {len(conv)}** convolutional layers end with a negative mean rate "
-    f"(the report: 4 of 4); the head's mean rate is {logits_mean:+.4f} (the report: "
-    f"{REPORT_TABLE1['logits'][0]:+.3f}). "
-    + ("This agrees with the report's Table 1 in sign." if neg == len(conv) and logits_mean > 0
-       else "This **differs** from the report's Table 1, where every conv layer's mean rate "
-            "is negative and the head's positive.")
-    + f" Across the conv layers, {100 * frac_neg:.1f} % "
-    f"of the conv rates are negative. Scale: {report.scale_label(status)}."
-)
-
-# %% [markdown]
-# ## The distribution of the rates
+Markdown(report.markdown_table(report.table1_display(studies["cpu-mini"])
+                               if "cpu-mini" in studies else [],
+                               f"Learned Meta-SGD inner rates, {names.get('cpu-mini', '')}, "
+                               "beside the report's Table 1.", "tab-table1-mini",
+                               index="layer"))
 
 # %%
-by_layer = rates_by_layer(rates)
-ax = plot_rate_densities({k: by_layer[k] for k in REPORT_TABLE1})
-ax.set_title(report.scale_label(status))
-plt.show()
-
-# %% [markdown]
-# **Figure 5.** Density of the learned Meta-SGD inner rates per layer (the report's
-# Figure 6), one step histogram per layer over shared bins; the dotted line marks zero and
-# the legend gives each layer's number of rates and mean. All rates started at the same
-# value (MAML's inner rate), so any spread was learned.
+Markdown("\n\n".join(report.layers_sentence(s) for s in studies.values()))
 
 # %% [markdown]
 # ## How the rates move during training
 #
 # `train.py` logs each tensor's rate mean, standard deviation and fraction negative at
-# every validation; pooled into layers they show when the conv rates cross zero.
+# every validation; pooled into layers they show when each layer's mean rate crosses zero.
+
+# %% mystnb={"figure": {"name": "fig-rates-omniglot", "caption": "Mean learned inner rate per layer over meta-training on Omniglot, one line per training seed; the band is ±1 standard deviation of the layer's rates (their spread, not an uncertainty of the mean). The report's Figure 6 shows the final distribution only."}}
+study = next(iter(studies.values()))
+fig, _ = plot_rate_evolution({r.seed: r.evolution for r in study.of("meta-sgd")})
+fig.suptitle(report.scale_label(study), fontsize=8, y=1.02)
+plt.show()
+
+# %% mystnb={"figure": {"name": "fig-rates-mini", "caption": "The same for mini-ImageNet at 32×32."}}
+mini = studies.get("cpu-mini")
+fig, _ = plot_rate_evolution({r.seed: r.evolution for r in mini.of("meta-sgd")} if mini else {})
+fig.suptitle(report.scale_label(mini) if mini else f"no mini-ImageNet runs at profile {profile}",
+             fontsize=8, y=1.02)
+plt.show()
 
 # %%
-evolution = [r for r in run_rate_evolution(ms) if r["layer"] in REPORT_TABLE1]
-ax = plot_rate_evolution(evolution)
-ax.set_title(report.scale_label(status))
+Markdown(report.markdown_table(
+    [{"dataset": names[p], **row} for p, s in studies.items()
+     for row in report.first_negative_rows(s)],
+    "The first logged iteration from which each layer's mean rate stays negative, per "
+    "seed.", "tab-first-negative"))
+
+# %% [markdown]
+# ## How long to train: the measured curve
+#
+# The number of iterations of each profile was chosen from one longer Meta-SGD run per
+# dataset (seed 0; its metrics log is committed in `results/cpu/rate-curve/`): long enough
+# that every layer's sign has held for a few thousand iterations after the last zero
+# crossing seen on the curve. The dotted line marks the profile's length.
+
+# %%
+curve_root = results_root("cpu") / "rate-curve"
+
+# %% mystnb={"figure": {"name": "fig-curve-omniglot", "caption": "Mean learned rate per layer of the longer Omniglot run the cpu profile's length was chosen from (Meta-SGD, seed 0); dotted: the number of iterations of the profile."}}
+plot_rate_curve(read_curve(curve_root / "omniglot"), PROFILES["cpu"].n_iterations)
+plt.show()
+
+# %% mystnb={"figure": {"name": "fig-curve-mini", "caption": "The same for mini-ImageNet at 32×32 (profile cpu-mini)."}}
+plot_rate_curve(read_curve(curve_root / "mini-imagenet"), PROFILES["cpu-mini"].n_iterations)
 plt.show()
 
 # %% [markdown]
-# **Figure 6.** Mean learned inner rate per layer over meta-training, with a band of
-# ±1 standard deviation of the layer's rates (the spread itself, not an uncertainty of
-# the mean); dotted: zero.
+# ## The distribution of the rates (the report's Figure 6)
+
+# %% mystnb={"figure": {"name": "fig-densities", "caption": "Density of the learned Meta-SGD inner rates per layer at the end of training (seed 0 of the first dataset), one step histogram per layer over shared bins; the dotted line marks zero and the legend gives each layer's number of rates and mean. All rates started at 0.01, so the spread was learned (the report's Figure 6)."}}
+first = study.of("meta-sgd")[0]
+by_layer = rates_by_layer(load_run(first.path).effective_rates())
+ax = plot_rate_densities({k: by_layer[k] for k in published.TABLE1_LAYERS})
+ax.set_title(report.scale_label(study), fontsize=8)
+plt.show()
 
 # %% [markdown]
-# ## Rates constrained to be positive
+# ## Rates constrained to be positive, and accuracy
 #
-# The `meta-sgd-positive` run learns the logarithm of every rate, so no rate can turn
-# negative. If negative rates are what make Meta-SGD's features different, this run
-# should behave like MAML in the next chapter's probe.
+# `meta-sgd-positive` learns the logarithm of every rate, so no rate can turn negative.
+# If negative rates are what make Meta-SGD's features different, this variant should
+# behave like MAML in the next chapter's probe.
 
 # %%
-pos = runs["meta-sgd-positive"]
-pos_table = pd.DataFrame(rate_table(effective_rates(pos.params, pos.rates, pos.config.meta),
-                                    per_tensor=False)).set_index("layer")
-display(Markdown(f"Scale: {report.scale_label(report.run_status(pos.path))}."))
-pos_table[["n", "mean", "std", "frac_neg", "q05", "q50", "q95"]].round(4)
-
-# %% [markdown]
-# **Table 2.** Learned inner rates of Meta-SGD with positive rates (`exp` of the learned
-# log-rates), per layer.
-
-# %% [markdown]
-# ## Accuracy of the three algorithms
-#
-# Meta-test accuracy with the head after adaptation on the same fixed test tasks for all
-# runs (cached in each run's `eval-test.json`), beside the report's *validation* accuracy
-# on mini-ImageNet. The levels are not comparable across datasets; the order is.
+Markdown("\n\n".join(report.markdown_table(
+    report.table1_display(s, "meta-sgd-positive"),
+    f"Learned rates of positive-rate Meta-SGD, {names[p]}.",
+    f"tab-positive-{p}", index="layer") for p, s in studies.items()))
 
 # %%
-evals = {algo: report.ensure_eval(paths[(algo, seeds[0])], data_root=data_root, device=device)
-         for algo in runs}
-acc_table = pd.DataFrame([
-    {"algorithm": algo, "accuracy (ours)": report.fmt_ci(e["acc"], e["ci95"], 1, 100, " %"),
-     "scale (ours)": report.scale_label(report.run_status(paths[(algo, seeds[0])]),
-                                        f"{e['n_episodes']} test tasks"),
-     "report (mini-ImageNet val., 60,000 it.)":
-         f"{100 * REPORT_VAL_ACC[algo]:.0f} %" if algo in REPORT_VAL_ACC else "not reported"}
-    for algo, e in evals.items()]).set_index("algorithm")
-acc_table
-
-# %%
-diff = evals["meta-sgd"]["acc"] - evals["maml"]["acc"]
-half = (evals["meta-sgd"]["ci95"] ** 2 + evals["maml"]["ci95"] ** 2) ** 0.5
-same = (diff > 0) == (REPORT_VAL_ACC["meta-sgd"] > REPORT_VAL_ACC["maml"])
-Markdown(
-    f"Meta-SGD minus MAML: **{100 * diff:+.1f} %** (± {100 * half:.1f} %, tasks independent "
-    f"between runs) on {evals['maml']['n_episodes']} test tasks; the report: "
-    f"{100 * (REPORT_VAL_ACC['meta-sgd'] - REPORT_VAL_ACC['maml']):+.0f} %. "
-    + ("Same order as the report." if same else "The **opposite** order to the report.")
-    + (" The difference is within the interval, i.e. not resolved at this scale."
-       if abs(diff) < half else "")
-)
+Markdown("\n\n".join(report.markdown_table(
+    report.accuracy_rows(s), f"Meta-test accuracy with the head after adaptation, {names[p]} "
+    "(600 test tasks; ± 95 % CI over seeds), beside the report's validation accuracy.",
+    f"tab-accuracy-{p}") for p, s in studies.items()))
 
 # %% [markdown]
 # ## At paper scale
 #
-# The report's own setting (mini-ImageNet, 60,000 meta-iterations) needs a GPU; it is
-# trained in chunks by `scripts/paper_chunk.py` and committed under `results/paper/`.
-# Table 1 and Figure 6 at paper scale appear here once a Meta-SGD run has finished.
-# This table is read from those run directories when the page is executed.
+# The report's own setting (mini-ImageNet 84×84, 60,000 meta-iterations) needs a GPU; it
+# is trained in chunks by `scripts/paper_chunk.py` and committed under `results/paper/`.
 
 # %%
-pd.DataFrame(report.paper_progress_table(report.PAPER_DIR)).set_index("run")
+Markdown(report.markdown_table(report.paper_progress_rows(), "Progress of the paper-scale "
+                               "protocol in results/paper/.", "tab-paper-progress-03"))
 
 # %% [markdown]
 # ## Summary
 #
-# Table 1 and Figures 5–6 show which sign the learned rates take per layer at this
-# scale, and the computed statements above say whether that matches the report. Whether
-# the sign of the rates changes the *features* is the next chapter's question: the probe
-# compares MAML, Meta-SGD, Meta-SGD with its conv rates flipped or zeroed, and the
-# positive-rate Meta-SGD.
+# The tables and figures above give, per dataset and over three seeds, which sign the
+# learned rates take in each layer and when they got there; the computed statements say
+# whether that matches the report. The inner-steps sweep below asks how the number of
+# inner steps changes them, and the next chapter whether the sign changes the features.

@@ -15,7 +15,7 @@
 # # Explorer: what if the learned rates were different?
 #
 # **Question.** The report's claim rests on the *sign* of Meta-SGD's learned inner rates:
-# they are negative on average in the conv layers, and the head-free probe then barely
+# in the report they are negative on average in the conv layers, and the probe barely
 # changes when the network adapts. What happens to the probe (pre-adaptation, on-task,
 # off-task) and to the accuracy the adapted network actually reaches with its head, if
 # we scale those learned rates layer by layer, flip their sign, or give MAML a negative
@@ -24,7 +24,7 @@
 # This chapter re-runs the probe of the previous chapter on a small fixed set of task
 # pairs for any setting of the inner rule:
 #
-# - a **precomputed sweep** (Figure 1) of one multiplier applied to the rates of all four
+# - a **precomputed sweep** of one multiplier applied to the rates of all four
 #   conv layers of Meta-SGD, from −2 to 2; its slider works in the published book without
 #   a kernel (each position is a stored picture);
 # - a **live explorer** with one slider per layer group (conv1 … conv4, BatchNorm, head)
@@ -48,41 +48,27 @@
 profile = "cpu"
 data_root = None
 device = "auto"
-runs_dir = "runs"
-seeds = [0]
+results_dir = None
+seeds = [0, 1, 2]
 
 # %%
 import time
 
-import numpy as np
-import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from neglr_utils import (
-    PROBES,
-    LearningRateExplorer,
-    ensure_runs,
-    load_run,
-    precompute_sweep,
-    resolve_device,
-    static_slider_html,
-    sweep_frames,
-    task_pairs,
-)
+from neglr_utils import PROBES, load_run, load_studies, report, resolve_device
 from neglr_utils.data import load_split
+from neglr_utils.explorer import explorer_tasks, grid_values, precompute_sweep, sweep_table
 from neglr_utils.plots import style
+from neglr_utils.widgets import LearningRateExplorer, static_slider_html, sweep_frames
 
 style()
 dev = resolve_device(device)
 # (task pairs, query images per class, sweep grid step) per profile, sized so that
 # a slider move takes a second or two and the chapter a minute or two on 2 CPU cores
-EXPLORER_SIZES = {
-    "smoke": (10, 5, 0.5),
-    "cpu": (40, 5, 0.5),
-    "paper": (50, 10, 0.25),
-}
+EXPLORER_SIZES = {"smoke": (10, 5, 0.5), "cpu": (40, 5, 0.5), "paper": (50, 10, 0.25)}
 n_pairs, k_query, grid_step = EXPLORER_SIZES[profile]
-grid = np.round(np.arange(-2.0, 2.0 + grid_step / 2, grid_step), 4).tolist()
+grid = grid_values(grid_step)
 
 # %% [markdown]
 # ## The inner update with per-layer multipliers
@@ -113,24 +99,17 @@ grid = np.round(np.arange(-2.0, 2.0 + grid_step / 2, grid_step), 4).tolist()
 # seeds.
 
 # %%
-paths = ensure_runs(profile, ("maml", "meta-sgd"), seeds[:1], runs_dir=runs_dir,
-                    data_root=data_root, device=device)
-maml_run = load_run(paths[("maml", seeds[0])], device=dev)
-msgd_run = load_run(paths[("meta-sgd", seeds[0])], device=dev)
+dataset_profile, study = next(iter(load_studies(profile, seeds, root=results_dir).items()))
+maml_run = load_run(study.of("maml")[0].path, device=dev)
+msgd_run = load_run(study.of("meta-sgd")[0].path, device=dev)
 cfg = msgd_run.config
-split_name = PROBES[profile].split
-split = load_split(cfg.dataset, split_name, data_root,
-                   image_size=cfg.image_size or None)
-tasks_a, tasks_b = task_pairs(msgd_run, split, n_pairs, k_query=k_query,
-                              seed=seeds[0], device=dev)
-n_query = n_pairs * cfg.n_way * k_query
-display(Markdown(
-    f"{cfg.dataset}, {split_name} split, {cfg.n_way}-way {cfg.k_shot}-shot: "
-    f"**{n_pairs} task pairs** with **{k_query} query images per class** "
-    f"({n_query} query images per condition); {cfg.meta.n_inner_steps} inner "
-    f"steps as trained, MAML's trained rate {maml_run.config.meta.inner_lr:g}; "
-    f"runs at iteration {msgd_run.iteration} (Meta-SGD) and "
-    f"{maml_run.iteration} (MAML)."))
+split_name = PROBES[dataset_profile].split
+split = load_split(cfg.dataset, split_name, data_root, image_size=cfg.image_size or None)
+tasks_a, tasks_b = explorer_tasks(msgd_run, split, n_pairs, k_query=k_query, seed=cfg.seed,
+                                  device=dev)
+Markdown(f"{report.scale_label(study)}, {split_name} split: **{n_pairs} task pairs** with "
+         f"**{k_query} query images per class**; {cfg.meta.n_inner_steps} inner steps as "
+         f"trained, MAML's trained rate {maml_run.config.meta.inner_lr:g}; seed {cfg.seed}.")
 
 # %% [markdown]
 # ## The sweep, precomputed (works in the static book)
@@ -142,37 +121,25 @@ display(Markdown(
 
 # %%
 sweep = precompute_sweep(maml_run, msgd_run, tasks_a, tasks_b, grid)
-frames = sweep_frames(sweep)
-labels = [f"conv rates × {m:g}" for m in grid]
-display(HTML(static_slider_html(
-    frames, labels, initial=grid.index(1.0),
-    title="Meta-SGD: multiplier of every conv layer's learned inner rates")))
-display(Markdown(
-    f"{len(grid)} grid values (step {grid_step:g}), {n_pairs} task pairs each: "
-    f"computed in {sweep['seconds']:.0f} s."))
+display(HTML(static_slider_html(sweep_frames(sweep), [f"conv rates × {m:g}" for m in grid],
+                                initial=grid.index(1.0), title="Meta-SGD: multiplier of "
+                                "every conv layer's learned inner rates")))
+Markdown(f"{len(grid)} grid values (step {grid_step:g}), {n_pairs} task pairs each: computed "
+         f"in {sweep.seconds:.0f} s.")
 
 # %% [markdown]
-# **Figure 1.** Left: accuracies at the chosen multiplier (slider; it starts at 1, the
-# trained rates), Meta-SGD beside MAML as trained: the head-free probe before adaptation
-# (A and B), on-task (A), off-task (B), and the adapted network's query accuracy with
-# its head (A); 95 % CIs over the task pairs. Right: over the whole grid, Meta-SGD's
-# probe change on-task (on − pre, task A) and off-task (off − pre, task B, paired) with
-# 95 % CI bands, and the adapted accuracy (grey, right axis); dashed lines are MAML; the
-# dotted line marks the chosen multiplier.
+# Left: accuracies at the chosen multiplier (the slider starts at 1, the trained rates),
+# Meta-SGD beside MAML as trained: the head-free probe before adaptation (A and B),
+# on-task (A), off-task (B), and the adapted network's query accuracy with its head (A);
+# 95 % CIs over the task pairs. Right: over the whole grid, Meta-SGD's probe change
+# on-task and off-task (paired) with 95 % CI bands, and the adapted accuracy (grey, right
+# axis); dashed lines are MAML; the dotted line marks the chosen multiplier.
 
 # %%
-table = pd.DataFrame([
-    {"conv multiplier": m,
-     "on - pre (A)": p["on_change"],
-     "off - pre (B)": p["off_change"],
-     "adapted, with head": p["adapt_acc"]}
-    for m, p in zip(sweep["grid"], sweep["meta-sgd"], strict=True)
-]).set_index("conv multiplier")
-table.round(3)
-
-# %% [markdown]
-# **Table 1.** The numbers behind the right panel of Figure 1 (Meta-SGD, means over the
-# task pairs).
+Markdown(report.markdown_table(report.format_numbers(sweep_table(sweep), {
+    "on - pre (A)": "change", "off - pre (B)": "change", "adapted, with head": "prob"}),
+    "The numbers behind the right panel of the slider (Meta-SGD, means over the task "
+    "pairs).", "tab-explorer-sweep"))
 
 # %% [markdown]
 # ## The live explorer (needs a running kernel)
@@ -190,10 +157,9 @@ explorer.widget
 # %%
 explorer.sliders["conv1"].value = 0.5  # one slider move, as a user makes it
 explorer.sliders["conv1"].value = 1.0  # and back (served from the cache)
-display(Markdown(
-    f"Building the explorer took {time.perf_counter() - t0:.1f} s; one slider "
-    f"move (conv1 to 0.5: Meta-SGD only) recomputed in "
-    f"{explorer.seconds_log[-2]:.1f} s on {dev} ({n_pairs} task pairs)."))
+Markdown(f"Building the explorer took {time.perf_counter() - t0:.1f} s; one slider move "
+         f"(conv1 to 0.5: Meta-SGD only) recomputed in {explorer.seconds_log[-2]:.1f} s on "
+         f"{dev} ({n_pairs} task pairs).")
 
 # %% [markdown]
 # ## Summary
@@ -203,5 +169,5 @@ display(Markdown(
 # task pairs (the number of pairs is small: read the CIs). The live explorer extends the
 # question to each layer group, to MAML with any rate, and to the number of inner steps.
 # At zero multipliers for every body layer the probe cannot change (a check that
-# `tests/test_widgets.py` makes exact); anything it shows beyond that is the effect of
+# `tests/test_explorer.py` makes exact); anything it shows beyond that is the effect of
 # adaptation on the features.

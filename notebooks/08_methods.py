@@ -1,0 +1,108 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Methods
+#
+# **Question.** Exactly which runs produced the numbers in this book, with which
+# settings, software and hardware, and what did each cost? Every table here is read from
+# the run directories (`config.json`, `metrics.jsonl`, `eval-test.json`, `probe.json`)
+# and from `book/executed/timings.json`, which `book/build.py` writes after each executed
+# chapter. This chapter runs last, so it sees the times of the chapters before it.
+#
+# **Seeds, not bits, reproduce.** The same seed gives the same episodes and the same
+# initialisation everywhere, but float32 kernels differ between CPUs (AVX-512 or not) and
+# between thread counts, and meta-training amplifies the difference: a rerun of a seed on
+# another machine is another draw of the same algorithm, typically a point or so away in
+# accuracy. That is why every conclusion here takes training seeds as the unit.
+# `tests/test_provenance.py` retrains the first iterations of a committed run and checks
+# its logged losses within a tolerance that holds across machines.
+
+# %% tags=["parameters"]
+profile = "cpu"
+data_root = None
+device = "auto"
+results_dir = None
+seeds = [0, 1, 2]
+
+# %%
+from pathlib import Path
+
+from IPython.display import Markdown
+
+from neglr_utils import PROBES, load_studies, profile_config, report
+from neglr_utils.profiles import study_profiles
+
+studies = load_studies(profile, seeds, root=results_dir)
+
+# %% [markdown]
+# ## Data and model
+#
+# Omniglot {cite:p}`lake2015omniglot` with the class split of {cite:t}`vinyals2016matching`
+# (1,200 training characters, of which 100 are held out for validation, and 423 test
+# characters, each rotated by 0, 90, 180 and 270 degrees into four classes, 28×28 pixels),
+# and mini-ImageNet with the split of {cite:t}`ravi2017optimization` (64/16/20 classes,
+# 600 images each, 84×84, resized to 32×32 for the CPU study). The model is the report's
+# Conv-4: four blocks of 3×3 convolution, BatchNorm with batch statistics, ReLU and 2×2
+# max-pooling, then a linear head. The `paper` profile is the report's protocol; `cpu` and
+# `cpu-mini` keep its episode shape, meta-batch, second-order inner steps and rate
+# settings, but use fewer filters, smaller images and fewer iterations so that the
+# study runs on two CPU cores; `smoke` exists for continuous integration only.
+
+# %%
+Markdown(report.markdown_table(report.profile_rows(), "The settings of every profile.",
+                               "tab-profiles"))
+
+# %% [markdown]
+# ## What the report does not state
+#
+# The report leaves several settings open. Each is a parameter here; the values this book
+# used (the Meta-SGD config of the first dataset profile and its probe):
+
+# %%
+first = study_profiles(profile)[0]
+Markdown(report.markdown_table(report.choices_rows(profile_config(first, "meta-sgd"),
+                                                   PROBES[first]),
+                               "The report's unstated settings and our choices.",
+                               "tab-choices"))
+
+# %% [markdown]
+# ## The runs behind this book
+#
+# Each run directory is named by a hash of its config, so a changed setting is a
+# different run; training time is the run's own `wall_time` (summed over resumed slices),
+# evaluation and probe times come from their JSON files.
+
+# %%
+Markdown(report.markdown_table(report.run_rows(studies), "Every run of this build's "
+                               "profile: cost, device and torch version.", "tab-runs"))
+
+# %% [markdown]
+# ## Time per chapter
+#
+# Seconds each notebook took to execute in its latest build. A chapter that computes
+# something the first time pays for it; later chapters reuse the artifacts. This
+# chapter's own time appears from the next build on.
+
+# %%
+Markdown(report.markdown_table(report.notebook_timings(Path("book/executed/timings.json")),
+                               "Execution time per chapter, latest build.", "tab-timings"))
+
+# %% [markdown]
+# ## Execution
+#
+# `make book` runs `book/build.py`: each chapter is executed in order with papermill into
+# `book/executed/`, with the parameters `profile`, `data_root`, `device`, `results_dir`
+# and `seeds` injected; the first failing cell stops the build and nothing is published.
+# Then Jupyter Book builds the HTML from the executed copies without executing anything
+# again.
