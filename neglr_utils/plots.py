@@ -85,12 +85,13 @@ def plot_report_figure7(ax: Axes | None = None) -> Axes:
     return ax
 
 
-def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]]
-                   ) -> tuple[Figure, np.ndarray]:
-    """One panel per dataset (title: its scale) and the report's values on the right."""
+def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]],
+                   units: Mapping[str, str] | None = None) -> tuple[Figure, np.ndarray]:
+    """One panel per dataset (title: its scale; ``units``: what its intervals are over)
+    and the report's values on the right."""
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.6 * (len(panels) + 1), 4))
     for ax, (title, fig7) in zip(axes, panels.items(), strict=False):
-        plot_figure7(fig7, ax)
+        plot_figure7(fig7, ax, unit=(units or {}).get(title, "seeds"))
         ax.set_title(title, fontsize=8)
     plot_report_figure7(axes[-1])
     axes[-1].set_title("report: mini-ImageNet 84×84, 64 filters, 60,000 it.", fontsize=8)

@@ -20,7 +20,7 @@ from .analysis import LayerOverSeeds, first_negative, table1_over_seeds
 from .endpoints import Verdict, changes, family, verdict
 from .probe import TRAINED, Condition, ProbeConfig, ProbeResult, select
 from .profiles import PROBES, PROFILES
-from .results import RunSummary, Study, load_study, test_accuracy
+from .results import RunSummary, Study, accuracy_over_seeds, load_study
 from .stats import Interval, mean_ci
 
 FIGURE7_CONDITIONS = ("pre", "on", "off")  # the report's three bars
@@ -192,7 +192,7 @@ class Row:
 
 def study_numbers(study: Study, config: ProbeConfig) -> dict[str, Any]:
     """The results-table quantities of one study (None where an artifact is missing)."""
-    acc = {a: test_accuracy(study.of(a)) for a in ("maml", "meta-sgd", "meta-sgd-positive")}
+    acc = {a: accuracy_over_seeds(study.of(a)) for a in ("maml", "meta-sgd", "meta-sgd-positive")}
     t1 = table1(study)
     neg, _ = negative_layers(study)
     probes = study.probes
@@ -328,9 +328,9 @@ def short_label(study: Study) -> str:
     return f"{cfg.dataset} {size}×{size}"
 
 
-def test_interval(run: RunSummary) -> Interval | None:
+def run_accuracy(run: RunSummary) -> Interval | None:
     """A run's test accuracy with its 95 % interval over test tasks."""
-    return test_accuracy([run])
+    return accuracy_over_seeds([run])
 
 
 def accuracy_sentence(studies: Mapping[str, Study], algo: str) -> str:
@@ -339,7 +339,7 @@ def accuracy_sentence(studies: Mapping[str, Study], algo: str) -> str:
     parts = []
     for s in studies.values():
         runs = s.of(algo)
-        acc = test_accuracy(runs)
+        acc = accuracy_over_seeds(runs)
         if acc is not None:
             unit = f"{len(runs)} seeds" if len(runs) > 1 else f"{acc.n} test tasks"
             parts.append(f"{fmt(acc, 'pct')} (95 % CI over {unit}) on {report_dataset(s)} "
@@ -409,7 +409,7 @@ def accuracy_rows(study: Study) -> list[dict[str, str]]:
         runs = study.of(algo)
         rep = published.VAL_ACC.get(algo)
         rows.append({"algorithm": algo, "seeds": len(runs),
-                     "test accuracy (ours)": fmt(test_accuracy(runs), "pct"),
+                     "test accuracy (ours)": fmt(accuracy_over_seeds(runs), "pct"),
                      "report (mini-ImageNet val.)": fmt(rep, "pct", 0) if rep else "—"})
     return rows
 
@@ -591,3 +591,14 @@ def notebook_timings(path: str | Any) -> list[dict[str, str]]:
     """``book/executed/timings.json`` (written by ``book/build.py``) as rows."""
     data = io.read_json(path) or {}
     return [{"notebook": k, "time": duration(v)} for k, v in sorted(data.items())]
+
+
+def interval_unit(study: Study, config: ProbeConfig, algo: str = "meta-sgd") -> str:
+    """What the probe intervals of a study are over: seeds, or task pairs (one seed)."""
+    n = len(select(study.probes, algo=algo, condition=TRAINED, config=config))
+    return "seeds" if n > 1 else "task pairs"
+
+
+def accuracy_of(study: Study, algo: str) -> Interval | None:
+    """Test accuracy of ``algo`` over the study's finished seeds."""
+    return accuracy_over_seeds(study.of(algo))

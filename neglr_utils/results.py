@@ -132,7 +132,7 @@ def load_study(profile: str, seeds: Sequence[int] = (0,), algos: Sequence[str] =
     return Study(profile, tuple(seeds), runs, missing)
 
 
-def test_accuracy(runs: Sequence[RunSummary]) -> Interval | None:
+def accuracy_over_seeds(runs: Sequence[RunSummary]) -> Interval | None:
     """Test accuracy of a set of seeds: the seed means with a t-interval over seeds.
 
     With one seed the interval is over its test tasks (a normal-width interval recorded

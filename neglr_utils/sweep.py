@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import itertools
 import os
+import shutil
 import threading
 import time
 import tomllib
@@ -41,7 +42,7 @@ from typing import Any
 
 from . import io
 from .profiles import profile_config
-from .results import summarize, test_accuracy
+from .results import accuracy_over_seeds, summarize
 from .runtime import configure_threads, free_cores
 from .stack import stack_key
 from .stats import Interval, mean_ci
@@ -286,6 +287,9 @@ def make_executor(opts: ExecutorOptions, folder: Path) -> Any:
         ex = submitit.LocalExecutor(logs)
         ex.update_parameters(timeout_min=opts.timeout_min, gpus_per_node=opts.gpus_per_node)
         return ex
+    if shutil.which("srun") is None or shutil.which("sbatch") is None:
+        raise ValueError("--executor slurm needs a SLURM cluster (srun and sbatch were not "
+                           "found); use --executor local on this machine")
     ex = submitit.AutoExecutor(logs, cluster="slurm")
     params: dict[str, Any] = {"timeout_min": opts.timeout_min, "gpus_per_node": opts.gpus_per_node,
                               "cpus_per_task": max(opts.cpus_per_task, opts.threads),
@@ -422,7 +426,7 @@ def collect(sweep: Sweep) -> list[SweepRow]:
             profile, algo, overrides, tuple(r.seed for r in runs),
             {k: mean_ci([r.rates[k].mean for r in runs]) for k in layers},
             {k: sum(r.rates[k].frac_neg for r in runs) / len(runs) for k in layers},
-            test_accuracy(runs)))
+            accuracy_over_seeds(runs)))
     return rows
 
 

@@ -7,16 +7,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 
 from neglr_utils import plots  # noqa: E402
+from neglr_utils.analysis import Curves, RatePoint  # noqa: E402
+from neglr_utils.episodes import Episode  # noqa: E402
+from neglr_utils.stats import mean_ci  # noqa: E402
 
-SUMMARY = {
-    "maml": {"pre": {"mean": 0.90, "ci95": 0.01}, "on": {"mean": 0.89, "ci95": 0.01},
-             "off": {"mean": 0.88, "ci95": 0.01}, "n": 1000},
-    "meta-sgd": {"pre": {"mean": 0.91, "ci95": 0.01}, "on": {"mean": 0.90, "ci95": 0.01},
-                 "off": {"mean": 0.92, "ci95": 0.01}, "n": 1000},
-}
+
+def iv(mean, half=0.01, n=3):
+    return mean_ci([mean - half, mean, mean + half][:n])
+
+
+FIG7 = {"maml": {"pre": iv(0.90), "on": iv(0.89), "off": iv(0.88)},
+        "meta-sgd": {"pre": iv(0.91), "on": iv(0.90), "off": iv(0.92)}}
 
 
 @pytest.fixture(autouse=True)
@@ -27,31 +32,31 @@ def _close():
 
 
 def labelled(ax) -> bool:
-    return bool(ax.get_xlabel()) and bool(ax.get_ylabel())
+    return bool(ax.get_xlabel() or ax.get_xticklabels()) and bool(ax.get_ylabel())
 
 
 def errorbars(ax) -> int:
     return sum(isinstance(c, ErrorbarContainer) for c in ax.containers)
 
 
-def test_figure7_with_and_without_report():
-    ax = plots.plot_figure7(SUMMARY, report=False)
+def test_figure7_panels_and_report():
+    ax = plots.plot_figure7(FIG7, unit="seeds")
     assert labelled(ax) and errorbars(ax) == 2
-    assert "n=1000" in ax.get_legend().get_texts()[0].get_text()
-    ax = plots.plot_figure7(SUMMARY)
-    twin = [a for a in ax.figure.axes if a is not ax]
-    assert len(twin) == 1 and len(twin[0].lines) == 2 and twin[0].get_ylabel()
-    assert len(ax.get_legend().get_texts()) == 4
-    fig, axes = plots.figure7_comparison(SUMMARY)
-    assert len(axes) == 2 and errorbars(axes[0]) == 2 and len(axes[1].lines) == 2
-    assert all(labelled(a) for a in axes)
+    assert "n=3 seeds" in ax.get_legend().get_texts()[0].get_text()
+    fig, axes = plots.figure7_panels({"omniglot": FIG7, "mini": FIG7})
+    assert len(axes) == 3 and errorbars(axes[0]) == 2 and len(axes[-1].lines) == 2
 
 
-def test_probe_changes():
-    ch = {"on": {"mean": -0.01, "ci95": 0.002, "n": 50},
-          "off_report": {"mean": 0.0, "ci95": 0.002, "n": 50},
-          "off_paired": {"mean": 0.01, "ci95": 0.002, "n": 50}}
-    ax = plots.plot_probe_changes({"maml": ch, "meta-sgd": ch})
+def test_endpoint_shows_seeds_the_mean_and_the_margin():
+    ax = plots.plot_endpoint((0, 1, 2), [iv(0.01), iv(-0.01), iv(0.0)], iv(0.0), 0.0024,
+                             report_effect=0.0024)
+    assert errorbars(ax) == 4 and ax.get_xlabel().startswith("Δ")
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "over seeds"
+
+
+def test_sign_sweep_draws_on_and_off_task():
+    sweep = {f: {"on": iv(0.1 * f), "off": iv(-0.01 * f)} for f in (-1.0, 0.0, 1.0)}
+    ax = plots.plot_sign_sweep(sweep)
     assert labelled(ax) and errorbars(ax) == 2
 
 
@@ -64,34 +69,36 @@ def test_rate_densities():
     assert "n=100" in ax.get_legend().get_texts()[-1].get_text()
 
 
-def test_rate_evolution():
-    rows = [{"iteration": it, "layer": layer, "kind": "layer", "n": 10, "mean": m * it,
-             "std": 0.01, "frac_neg": 0.5}
-            for it in (100, 200, 300) for layer, m in (("conv1", -1e-4), ("logits", 1e-4))]
-    ax = plots.plot_rate_evolution(rows)
-    assert labelled(ax) and len(ax.lines) == 2 + 1 and len(ax.collections) == 2
+def test_rate_evolution_one_panel_per_layer_one_line_per_seed():
+    series = {s: [RatePoint(it, layer, 10, m * it + s, 0.01, 0.5) for it in (100, 200, 300)
+                  for layer, m in (("conv1", -1e-4), ("logits", 1e-4))] for s in (0, 1)}
+    fig, axes = plots.plot_rate_evolution(series, layers=("conv1", "logits"))
+    assert len(axes) == 2 and all(len(ax.lines) == 2 + 1 for ax in axes)  # seeds + zero
+    assert [ax.get_title() for ax in axes] == ["conv1", "logits"]
 
 
 def test_training_curves():
-    m = {"iteration": [10, 20, 30], "train_acc": [0.3, 0.4, 0.5], "val_iteration": [20, 30],
-         "val_acc": [0.35, 0.45], "val_ci95": [0.05, 0.04]}
+    m = Curves((10, 20, 30), (0.3, 0.4, 0.5), (20, 30), (0.35, 0.45), (0.05, 0.04))
     ax = plots.plot_training_curves({"maml": m, "meta-sgd": m}, n_val_episodes=100)
     assert labelled(ax) and len(ax.lines) == 4 and len(ax.collections) == 2
     assert "n=100" in ax.get_legend().get_texts()[0].get_text()
 
 
+def test_adaptation_band_is_the_t_interval():
+    acc = np.array([[0.2, 0.4, 0.3], [0.8, 0.9, 0.7]])
+    ax = plots.plot_adaptation({"query": acc}, n_inner_steps=1)
+    band = ax.collections[0].get_paths()[0].vertices
+    ci = mean_ci(acc[0])
+    assert np.isclose(band[:, 1].min(), ci.low) or np.isclose(band[:, 1].max(), ci.high)
+
+
 def test_plot_episode_draws_every_support_and_query_image():
-    import torch
-
-    from neglr_utils.episodes import Episode
-    from neglr_utils.plots import plot_episode
-
     n_way, k_shot, k_query = 3, 1, 2
     y_s = torch.arange(n_way).repeat_interleave(k_shot)[None]
     y_q = torch.arange(n_way).repeat_interleave(k_query)[None]
     x_s, x_q = torch.rand(1, n_way * k_shot, 1, 8, 8), torch.rand(1, n_way * k_query, 1, 8, 8)
     ep = Episode(x_s, y_s, x_q, y_q, torch.zeros(1, n_way, dtype=torch.long))
-    fig = plot_episode(ep, title="t")
+    fig = plots.plot_episode(ep, title="t")
     drawn = [ax for ax in fig.axes if ax.images]
     assert len(drawn) == n_way * (k_shot + k_query)
     assert fig.axes[0].get_ylabel() == "label 0" and fig.axes[0].get_title() == "support"

@@ -1,166 +1,110 @@
-"""Results and methods tables read from real run artifacts: change an artifact, see the table
-change.
-
-The artifacts are produced by the real writers (``train``, ``evaluate_run``, ``probe_run`` +
-``write_probe_json``) with the smoke profile on synthetic images, so the tests follow any
-change of their formats. One in-progress paper-scale run is written by hand in
-``train.py``'s format (a real one would take days).
-"""
+"""The book's tables come from run artifacts: a changed artifact changes the table."""
 
 import json
+import math
 
 import pytest
 import torch
+from conftest import synthetic_splits, tiny_config
 
-from neglr_utils import report
-from neglr_utils.data import ImageSplit
-from neglr_utils.probe import ProbeConfig, probe_run, write_probe_json
-from neglr_utils.profiles import profile_config
-from neglr_utils.train import evaluate_run, load_run, run_dir_for, train
+from neglr_utils import probe as probe_mod
+from neglr_utils import profiles, report
+from neglr_utils.probe import ProbeConfig, default_conditions, ensure_probes
+from neglr_utils.results import load_study, summarize
+from neglr_utils.stats import mean_ci
+from neglr_utils.train import evaluate_run, train
 
-N_EVAL = 20
-PROBE = ProbeConfig(n_iterations=12, k_query=2, batch_size=6)
-
-
-def synthetic_splits(n_classes: int = 12, n_per_class: int = 8, size: int = 28):
-    """Random 28x28 images in Omniglot's format, as tests/test_train.py uses."""
-    g = torch.Generator().manual_seed(0)
-    return {split: ImageSplit("omniglot", split, torch.randint(
-        0, 256, (n_classes, n_per_class, 1, size, size), generator=g, dtype=torch.uint8),
-        tuple(f"c{i}" for i in range(n_classes))) for split in ("train", "val", "test")}
+PROBE = ProbeConfig(n_iterations=6, k_query=3, batch_size=6)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Smoke-profile MAML and Meta-SGD runs (evaluated, probed); no positive run."""
-    root = tmp_path_factory.mktemp("runs")
+def study_root(tmp_path_factory):
+    """Two seeds of the three algorithms at a tiny 'smoke' profile, evaluated and probed."""
+    root = tmp_path_factory.mktemp("results")
+    mp = pytest.MonkeyPatch()
+    mp.setitem(profiles.PROFILES, "smoke", tiny_config("maml", n_iterations=4))
     splits = synthetic_splits()
-    paths = {}
-    for algo in ("maml", "meta-sgd"):
-        path = train(profile_config("smoke", algo), out_root=root, splits=splits,
-                     device="cpu", progress=False)
-        evaluate_run(path, n_episodes=N_EVAL, device="cpu", image_split=splits["test"])
-        res = probe_run(load_run(path), PROBE, device="cpu", image_split=splits["test"])
-        write_probe_json({"trained": res}, path / "probe.json")
-        paths[algo] = path
-    return root, paths
+    mp.setattr(probe_mod, "load_split", lambda *a, **k: splits["test"])
+    for (algo, seed), path in profiles.locate_runs("smoke", seeds=(0, 1), root=root).items():
+        train(profiles.profile_config("smoke", algo, seed), out_root=path.parent, splits=splits,
+              device="cpu", progress=False)
+        evaluate_run(path, n_episodes=600, image_split=splits["test"], device="cpu")
+        ensure_probes([path], PROBE, default_conditions, device="cpu")
+    yield root
+    mp.undo()
 
 
-def table(root, paper_dir=None):
-    rows = report.results_table(root, "smoke", (0,), paper_dir, n_test_episodes=N_EVAL)
-    return {r["quantity"]: r for r in rows}
+@pytest.fixture()
+def study(study_root, monkeypatch):
+    monkeypatch.setitem(profiles.PROFILES, "smoke", tiny_config("maml", n_iterations=4))
+    return load_study("smoke", (0, 1), root=study_root)
 
 
-def test_every_quantity_has_a_row_with_its_scale(runs):
-    root, _ = runs
-    rows = table(root)
-    maml = rows["MAML accuracy, head after adaptation"]
-    assert "%" in maml["reproduction"] and "±" in maml["reproduction"]
-    assert maml["scale"] == f"omniglot · smoke · 6 iter. · seed 0 · {N_EVAL} test tasks"
-    assert rows["Meta-SGD with positive rates, accuracy"]["reproduction"] == "not run yet"
-    assert rows["Figure 7, MAML, off-task"]["scale"].endswith(
-        f"{PROBE.n_iterations} probe pairs (test split)")
-    rate = rows["Meta-SGD mean inner rate, conv1 (Table 1)"]
-    assert rate["report"] == "-0.0060" and rate["agrees"] in ("same sign", "OPPOSITE SIGN")
-    assert rows["conv layers with a negative mean rate (of 4)"]["report"] == "4"
+def test_every_quantity_has_a_row_with_numbers(study):
+    rows = report.results_rows({"tiny": (study, PROBE)})
+    names = [r.quantity for r in rows]
+    assert len(names) == len(set(names)) and any("conv4" in n for n in names)
+    acc = next(r for r in rows if r.quantity.startswith("MAML test accuracy"))
+    assert acc.ours["tiny"].n == 2  # an interval over the two seeds
+    text = report.display_rows(rows)
+    assert all("quantity" in r and "tiny" in r for r in text)
+    delta = rows[-1]
+    assert delta.quantity.startswith("Δ") and delta.report == pytest.approx(0.0024, abs=1e-9)
 
 
-def test_changing_the_eval_artifact_changes_the_table(runs):
-    root, paths = runs
-    before = table(root)["MAML accuracy, head after adaptation"]["reproduction"]
-    f = paths["maml"] / "eval-test.json"
-    original = f.read_text()
-    try:
-        f.write_text(json.dumps(json.loads(original) | {"acc": 0.875, "ci95": 0.0125}))
-        after = table(root)["MAML accuracy, head after adaptation"]["reproduction"]
-        assert after == "87.5 % ± 1.2 %" and after != before
-        diff = table(root)["Meta-SGD minus MAML accuracy"]
-        meta_sgd = json.loads((paths["meta-sgd"] / "eval-test.json").read_text())["acc"]
-        assert diff["reproduction"] == f"{100 * (meta_sgd - 0.875):+.1f} %"
-        f.write_text(json.dumps(json.loads(original) | {"n_episodes": N_EVAL + 1}))
-        stale = table(root)["MAML accuracy, head after adaptation"]["reproduction"]
-        assert stale == "not evaluated yet"  # another task count is not this table's number
-    finally:
-        f.write_text(original)
+def test_changing_the_eval_artifact_changes_the_table(study, study_root, monkeypatch):
+    path = study.of("maml")[0].path
+    res = json.loads((path / "eval-test.json").read_text())
+    before = report.accuracy_of(study, "maml")
+    res["acc"] += 0.1
+    (path / "eval-test.json").write_text(json.dumps(res))
+    after = report.accuracy_of(load_study("smoke", (0, 1), root=study_root), "maml")
+    assert after.mean == pytest.approx(before.mean + 0.05)  # one of two seeds moved by 0.1
+    res["acc"] -= 0.1
+    (path / "eval-test.json").write_text(json.dumps(res))
 
 
-def test_changing_the_probe_artifact_changes_the_table(runs):
-    root, paths = runs
-    f = paths["meta-sgd"] / "probe.json"
-    original = f.read_text()
-    try:
-        body = json.loads(original)
-        body["trained"]["stats"]["conditions"]["off_b"]["mean"] = 0.123456
-        body["trained"]["stats"]["changes"]["off_report"]["mean"] = -0.5
-        f.write_text(json.dumps(body))
-        rows = table(root)
-        assert rows["Figure 7, Meta-SGD, off-task"]["reproduction"].startswith("0.1235 ± ")
-        change = rows["Meta-SGD off-task change (off - pre)"]
-        assert change["reproduction"].startswith("-0.5000") and change["agrees"] == "OPPOSITE SIGN"
-        f.unlink()
-        assert table(root)["Figure 7, Meta-SGD, off-task"]["reproduction"] == "not probed yet"
-    finally:
-        f.write_text(original)
+def test_table1_is_over_seeds_and_beside_the_report(study):
+    rows = {r["layer"]: r for r in report.table1_rows(study)}
+    r = rows["conv1"]
+    seed_means = [s.rates["conv1"].mean for s in study.of("meta-sgd")]
+    assert r["mean (over seeds)"].mean == pytest.approx(sum(seed_means) / 2)
+    assert r["report mean"] == pytest.approx(-0.006)
+    assert rows["bn1"]["report mean"] is None
+    assert "differs" in report.layers_sentence(study) or "matches" in report.layers_sentence(study)
 
 
-def test_paper_rows_show_progress_of_an_unfinished_run(runs, tmp_path):
-    root, _ = runs
-    assert table(root, tmp_path / "absent")["MAML accuracy, head after adaptation"][
-        "paper-scale run"] == "not run yet"
-    cfg = profile_config("paper", "maml")
-    d = run_dir_for(cfg, tmp_path)
-    d.mkdir()
-    (d / "config.json").write_text(json.dumps(
-        {"config": cfg.to_dict(), "hash": cfg.digest(), "versions": {"torch": "x"},
-         "device": "NVIDIA H100 80GB HBM3"}))
-    (d / "metrics.jsonl").write_text(json.dumps(
-        {"iteration": 1200, "train_loss": 1.5, "train_acc": 0.3, "wall_time": 9000.0}) + "\n")
-    rows = table(root, tmp_path)
-    cell = rows["MAML accuracy, head after adaptation"]["paper-scale run"]
-    assert cell == "in progress: iteration 1,200 of 60,000, NVIDIA H100 80GB HBM3, 2.5 h so far"
-    assert rows["Figure 7, MAML, pre-adaptation"]["paper-scale run"] == cell
-    assert rows["Meta-SGD accuracy"]["paper-scale run"] == "not run yet"
+def test_verdict_and_its_family_come_from_the_probes(study):
+    text = report.verdict_line(study, PROBE)
+    assert any(word in text for word in ("supported", "opposite", "equivalent", "inconclusive"))
+    rows = report.overlap_rows(study, [PROBE])
+    assert rows and rows[0]["off-task pairs"] == "independent"
+    sweep = report.sign_sweep(study.probes, PROBE, "meta-sgd")
+    assert sorted(sweep) == [-1.0, -0.5, 0.0, 0.5, 1.0]
 
 
-def test_methods_and_timing_tables_read_every_run(runs):
-    _, paths = runs
-    dirs = list(paths.values())
-    methods = report.methods_table(dirs)
-    assert [r["meta.algo"] for r in methods] == ["maml", "meta-sgd"]
-    assert all(r["n_iterations"] == 6 and r["finished"] and r["version torch"] for r in methods)
-    timing = report.timing_table(dirs)
-    assert all(f"({N_EVAL} tasks)" in r["evaluation"] for r in timing)
-    assert all("1 condition x 12 pairs" in r["probe"] for r in timing)
+def test_markdown_tables_are_numbered_and_escape_cells():
+    md = report.markdown_table([{"a": "x|y", "b": 1}], "A caption.", "tab-x")
+    assert md.startswith("```{table} A caption.\n:name: tab-x") and "x\\|y" in md
+    assert "no finished runs yet" in report.markdown_table([], "c", "tab-empty")
 
 
-def test_claim_check_reads_the_probe_summary(runs):
-    _, paths = runs
-    entries = {f"{a}-seed0/trained": report.read_probe(paths[a])["trained"]
-               for a in ("maml", "meta-sgd")}
-    fake_comp = {"meta-sgd-seed0/trained vs maml-seed0": {
-        "off_paired": {"diff": 0.01, "p": 0.001, "t": 3.0, "cohens_d": 0.2}}}
-    out = report.claim_check(entries, fake_comp)
-    assert out["part2"] and out["n"] == PROBE.n_iterations
+@pytest.mark.parametrize(("value", "kind", "text"), [
+    (0.4757, "prob", "0.4757"), (-0.006, "rate", "-0.0060"), (0.461, "pct", "46.1 %"),
+    (0.00044, "p", "0.00044"), (3.0, "count", "3"), (7200.0, "s", "2.0 h"),
+    (math.nan, "prob", "n/a"), (None, "prob", "—"),
+])
+def test_the_one_formatter(value, kind, text):
+    assert report.fmt(value, kind) == text
 
 
-def test_paper_progress_table_reads_the_committed_runs():
-    """The paper rows come from results/paper/: a changed metrics log changes the table."""
-    import shutil
-    import tempfile
-    from pathlib import Path
+def test_an_interval_shows_its_half_width():
+    assert report.fmt(mean_ci([0.4, 0.5, 0.6]), "prob").startswith("0.5000 ± ")
+    assert report.fmt(mean_ci([0.5]), "prob") == "0.5000"  # no interval from one value
 
-    from neglr_utils import report
 
-    src = Path(__file__).resolve().parents[1] / "results" / "paper"
-    with tempfile.TemporaryDirectory() as tmp:
-        dst = Path(tmp) / "paper"
-        shutil.copytree(src, dst)
-        rows = {r["run"]: r for r in report.paper_progress_table(dst)}
-        maml = rows["maml seed 0"]
-        assert maml["status"].startswith("in progress: iteration")
-        assert rows["meta-sgd seed 2"]["status"] == "not run yet"
-        log = next(dst.glob("maml-seed0-*/metrics.jsonl"))
-        lines = log.read_text().splitlines()
-        log.write_text("\n".join(lines[:-1]) + "\n")
-        changed = {r["run"]: r for r in report.paper_progress_table(dst)}["maml seed 0"]
-        assert changed["status"] != maml["status"]
+def test_run_summaries_read_every_artifact(study):
+    r = summarize(study.of("meta-sgd")[0].path)
+    assert r.finished and r.test is not None and len(r.probes) == 5
+    assert set(r.rates) >= {"conv1", "logits"} and r.evolution
+    assert torch.isfinite(torch.tensor(r.wall_time))
