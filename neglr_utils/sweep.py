@@ -6,6 +6,7 @@ product of lists of settings over a profile::
     name = "inner-steps"
     out = "results/cpu"            # run directories land in <out>/<dataset>/
     stack = 1                      # runs trained together in one process (stack.py)
+    order = "seed"                 # or "grid": the grids one after another
     [[grid]]
     profile = ["cpu"]
     algo = ["meta-sgd"]
@@ -50,7 +51,7 @@ from .train import RunConfig, evaluate_run, load_run, run_path, train_runs
 
 EXECUTORS = ("debug", "local", "slurm")
 SPEC_KEYS = ("profile", "algo", "seed")
-SWEEP_KEYS = ("name", "out", "stack", "grid")
+SWEEP_KEYS = ("name", "out", "stack", "order", "grid")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Sweep:
     grids: tuple[dict[str, tuple[Any, ...]], ...]
     stack: int | dict[str, int] = 1  # runs trained together (same shapes), or per dataset
     source: str = ""
+    order: str = "seed"  # "seed": seed 0 of every grid first; "grid": grid by grid
 
     def stack_size(self, dataset: str) -> int:
         if isinstance(self.stack, int):
@@ -86,12 +88,13 @@ class Sweep:
         return max(1, self.stack.get(dataset, 1))
 
     def specs(self) -> list[RunSpec]:
-        """Every point of every grid, once, seeds outermost (seed 0 of everything first)."""
+        """Every point of every grid, once: seeds outermost (seed 0 of everything first),
+        or with ``order = "grid"`` the grids in the file's order."""
         seen: dict[RunSpec, None] = {}
         for grid in self.grids:
             for spec in expand_grid(grid):
                 seen.setdefault(spec, None)
-        return sorted(seen, key=lambda s: s.seed)
+        return sorted(seen, key=lambda s: s.seed) if self.order == "seed" else list(seen)
 
     @property
     def folder(self) -> Path:
@@ -139,7 +142,10 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     if not (isinstance(stack, int) or (isinstance(stack, dict) and all(
             isinstance(v, int) for v in stack.values()))):
         raise ValueError(f"{path}: stack must be an integer or a table dataset = integer")
-    return Sweep(body["name"], body["out"], axes, stack, str(path))
+    order = body.get("order", "seed")
+    if order not in ("seed", "grid"):
+        raise ValueError(f"{path}: order must be 'seed' or 'grid', got {order!r}")
+    return Sweep(body["name"], body["out"], axes, stack, str(path), order)
 
 
 def run_dir(spec: RunSpec, out: str | os.PathLike) -> Path:
