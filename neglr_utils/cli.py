@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="the CPU study: train, evaluate and probe every run")
     st.add_argument("--profile", choices=("cpu", "smoke"), default="cpu",
                     help="cpu: Omniglot and mini-ImageNet 32x32, 3 algorithms x 3 seeds")
+    st.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="training seeds (default 0 1 2; smoke: 0)")
     st.add_argument("--data-root", default=None, help="as for train")
     st.add_argument("--device", default="auto", help="as for train")
     _executor_args(st)
@@ -248,6 +250,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    run_study(args.profile, _options(args), max_minutes=args.max_minutes,
+    run_study(args.profile, _options(args), max_minutes=args.max_minutes, seeds=args.seeds,
               data_root=args.data_root, device=args.device)
     return 0

@@ -140,12 +140,12 @@ def run_probes(jobs: Sequence[ProbeJob], opts: ExecutorOptions, folder: Path, *,
 
 
 def run_study(name: str = "cpu", opts: ExecutorOptions | None = None, *,
-              max_minutes: float | None = None, data_root: str | None = None,
-              device: str = "auto", write: Callable[[str], None] = print,
-              progress_every: float = 60) -> list[str]:
+              max_minutes: float | None = None, seeds: Sequence[int] | None = None,
+              data_root: str | None = None, device: str = "auto",
+              write: Callable[[str], None] = print, progress_every: float = 60) -> list[str]:
     """Train, evaluate and probe the study ``name`` within ``max_minutes`` (None: all)."""
     opts = opts or ExecutorOptions()
-    sweep = study_sweep(name)
+    sweep = study_sweep(name, seeds)
     start = time.time()
     lines = execute(sweep, opts, data_root=data_root, device=device, max_minutes=max_minutes,
                     progress_every=progress_every, write=write)

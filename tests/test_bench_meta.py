@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 bench_meta = importlib.import_module("bench_meta")
-test_meta = importlib.import_module("test_meta")
+
 
 
 def _one_step(impl: str, cfg, algo: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:

@@ -1,11 +1,11 @@
 """The feature probe: known nearest centroids, no-op adaptation, and agreement of the
 batched probe with a plain one-task-at-a-time implementation (float64)."""
 
-import importlib
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import reference_features
 
 from neglr_utils.cli import build_parser
 from neglr_utils.data import ImageSplit
@@ -25,8 +25,6 @@ from neglr_utils.probe import (
     prototype_accuracy,
     scale_rates,
 )
-
-reference_features = importlib.import_module("test_meta").reference_features
 
 CFG = Conv4Config(in_channels=1, image_size=16, hidden=4, n_way=3)
 N_TASKS, K_SHOT, K_QUERY, STEPS = 5, 1, 3, 2
