@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only gather the finished runs into collect.json / collect.csv")
     sw.add_argument("--data-root", default=None, help="as for train")
     sw.add_argument("--device", default="auto", help="as for train")
+    sw.add_argument("--allow-long-on-cpu", action="store_true",
+                    help="permit paper-scale runs on a CPU (days)")
     _executor_args(sw)
     st = sub.add_parser("study", help="the CPU study: train, evaluate and probe every run")
     st.add_argument("--profile", choices=("cpu", "smoke"), default="cpu",
@@ -243,7 +245,7 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.file)
     if not args.collect:
         execute(sweep, _options(args), data_root=args.data_root, device=args.device,
-                max_minutes=args.max_minutes)
+                max_minutes=args.max_minutes, allow_long=args.allow_long_on_cpu)
     for path in write_collect(sweep):
         print(f"wrote {path}")
     return 0

@@ -37,6 +37,13 @@ pickles can run code), split folders ``<split>/<wnid>/*.jpg``, zips ``<split>.zi
 ``<split>-*.zip`` holding ``<split>/<wnid>/*.jpg``, or Ravi & Larochelle's ``images/*.jpg``
 with ``<split>.csv`` (``filename,label``). Classes are sorted by wnid. Images larger than
 ``image_size`` are resized to ``image_size`` squared (PIL Lanczos); others are kept as they are.
+
+**Checks**, once, when a cache array is built (errors name the archive and member, or the
+file): a damaged or truncated archive or image, an image of a mode the dataset does not
+have (`_SOURCE_MODES`) or of another size, a class with fewer images than the others, and
+a class or image file in two splits (`SplitOverlapError`; an Omniglot character in both
+halves). Byte-identical mini-ImageNet images under different names in two splits only warn:
+the standard split has 7 (ImageNet photos filed under two classes).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +77,7 @@ __all__ = [
     "CorruptImageError",
     "DataNotFoundError",
     "ImageSplit",
+    "SplitOverlapError",
     "UnknownLayoutError",
     "default_cache_dir",
     "load_split",
@@ -89,6 +98,10 @@ _POOL_MIN_IMAGES = 2000  # below this, decoding in-process beats starting worker
 _MAX_WORKERS = 8
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _OMNIGLOT_HALVES = ("images_background", "images_evaluation")
+# Image modes read into each array mode: grayscale or 1-bit drawings for Omniglot ("L");
+# colour, grayscale or CMYK photos (all in ImageNet) for mini-ImageNet ("RGB"). Others
+# (transparency, 16-bit, palettes) are not images of these datasets.
+_SOURCE_MODES = {"L": ("1", "L"), "RGB": ("RGB", "L", "CMYK")}
 _MINI_PICKLE_NAMES = {"train": "train", "val": "validation", "test": "test"}
 _MINI_LAYOUTS = (
     "learn2learn cache: mini-imagenet-cache-{train,validation,test}.pkl",
@@ -114,7 +127,12 @@ class UnknownLayoutError(ValueError):
 
 
 class CorruptImageError(ValueError):
-    """An image (or archive) cannot be decoded; the message names the file."""
+    """An image (or archive) cannot be decoded or is not an image of the dataset (its mode);
+    the message names the file."""
+
+
+class SplitOverlapError(ValueError):
+    """The same class or image file is in two splits; the message names both places."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,7 +284,9 @@ def _list_zip_once(archive: str, depth: int, _size: int, _mtime: int) -> dict[st
         with zipfile.ZipFile(archive) as zf:
             members = sorted(n for n in zf.namelist() if _is_image(n) and "__MACOSX" not in n)
     except (OSError, zipfile.BadZipFile) as err:
-        raise CorruptImageError(f"cannot read zip archive {archive}: {err}") from err
+        raise CorruptImageError(f"cannot read zip archive {archive}: {err}. It is damaged or "
+                                "truncated (an interrupted download or copy?): copy or "
+                                "download it again") from err
     out: dict[str, list[Ref]] = {}
     for member in members:
         parts = member.split("/")
@@ -320,6 +340,13 @@ def _describe(ref: Ref) -> str:
     return f"{member} in archive {archive}" if archive else member
 
 
+def _class_folder(refs: list[Ref]) -> str:
+    """Where a class's images are: its folder, or its folder inside an archive."""
+    archive, member = refs[0]
+    folder = member.rsplit("/", 1)[0] if archive else os.path.dirname(member)
+    return f"{folder}/ in archive {archive}" if archive else f"{folder}/"
+
+
 def _fit(img: Image.Image, size: int) -> Image.Image:
     """Resize to ``size x size`` (antialiased) only when the image is larger than that."""
     if img.width > size or img.height > size:
@@ -334,11 +361,18 @@ def _decode_class(refs: list[Ref], mode: str, size: int, invert: bool) -> np.nda
         try:
             with Image.open(io.BytesIO(_read(ref))) as img:
                 img.load()  # decode now, so truncated files fail here with their name
+                source_mode = img.mode
                 arrays.append(np.asarray(_fit(img if img.mode == mode else img.convert(mode),
                                               size)))
-        except (OSError, SyntaxError, ValueError, zipfile.BadZipFile,
+        except (OSError, SyntaxError, ValueError, EOFError, zlib.error, zipfile.BadZipFile,
                 Image.DecompressionBombError) as err:
-            raise CorruptImageError(f"cannot decode image {_describe(ref)}: {err}") from err
+            raise CorruptImageError(f"cannot decode image {_describe(ref)}: {err}. The file "
+                                    "is damaged or truncated: replace it") from err
+        if source_mode not in _SOURCE_MODES[mode]:
+            raise CorruptImageError(
+                f"image {_describe(ref)} has mode {source_mode}; this dataset's images must "
+                f"have mode {' or '.join(_SOURCE_MODES[mode])} (PIL). Replace it, or convert "
+                f"it with PIL's Image.convert({mode!r}) if that is what it shows")
         if arrays[-1].shape != arrays[0].shape:
             raise ValueError(f"image {_describe(ref)} has shape {arrays[-1].shape} but "
                              f"{_describe(refs[0])} has {arrays[0].shape}; all images must "
@@ -363,18 +397,60 @@ def _pool() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(_n_workers(), multiprocessing.get_context(method), _worker_init)
 
 
-def _check_equal_counts(counts: dict[str, int], where: str) -> int:
-    """The common number of images per class; a ValueError naming the odd classes otherwise."""
+def _check_equal_counts(counts: dict[str, int], where: str,
+                        folders: dict[str, str] | None = None) -> int:
+    """The common number of images per class; a ValueError naming the odd classes (and, given
+    ``folders``, where they are) otherwise."""
     if not counts:
         raise UnknownLayoutError(f"no images found in {where}")
     values = sorted(counts.values())
     common = max(set(values), key=values.count)
     odd = {name: n for name, n in counts.items() if n != common}
     if odd:
-        shown = ", ".join(f"{name}: {n}" for name, n in list(odd.items())[:10])
+        folders = folders or {}
+        shown = ", ".join(f"{name}: {n}" + (f" in {folders[name]}" if name in folders else "")
+                          for name, n in list(odd.items())[:10])
         raise ValueError(f"classes in {where} must all have the same number of images (a dense "
-                         f"tensor); most have {common}, but {len(odd)} differ ({shown})")
+                         f"tensor); most have {common}, but {len(odd)} differ ({shown}). "
+                         "Restore the missing images, or remove the odd class")
     return common
+
+
+def _check_disjoint(split: str, classes: dict[str, list[Ref]],
+                    others: dict[str, dict[str, list[Ref]]], where: str) -> None:
+    """`SplitOverlapError` when a class or an image file of `split` is also in another split.
+
+    Images are identified by their file name (mini-ImageNet's names carry the class and an
+    index); byte-identical images under different names only warn: ImageNet has a few
+    duplicates across classes, and the standard mini-ImageNet split keeps 7 of them.
+    """
+    files = {ref[1].rsplit("/", 1)[-1]: ref for refs in classes.values() for ref in refs}
+    digests = {hashlib.blake2b(_read(ref), digest_size=16).digest(): ref
+               for refs in classes.values() for ref in refs}
+    copies = []
+    for other, other_classes in others.items():
+        for name, refs in other_classes.items():
+            if name in classes:
+                raise SplitOverlapError(
+                    f"class {name} of {where} is in split {split} "
+                    f"({_class_folder(classes[name])}) and in split {other} "
+                    f"({_class_folder(refs)}); each class must be in one split only")
+            for ref in refs:
+                mine = files.get(ref[1].rsplit("/", 1)[-1])
+                if mine is not None:
+                    raise SplitOverlapError(
+                        f"image {_describe(mine)} of {where} split {split} is also in split "
+                        f"{other} as {_describe(ref)}; each image must be in one split only")
+                twin = digests.get(hashlib.blake2b(_read(ref), digest_size=16).digest())
+                if twin is not None:
+                    copies.append((twin, other, ref))
+    _close_zips()
+    if copies:
+        twin, other, ref = copies[0]
+        warnings.warn(f"{len(copies)} image(s) of {where} split {split} are byte-identical to "
+                      f"images of other splits, e.g. {_describe(twin)} and {_describe(ref)} "
+                      f"({other}). A few are ImageNet's own duplicates (the standard split "
+                      "has 7); many mean a copying mistake", stacklevel=2)
 
 
 Allocate = Callable[[tuple[int, ...]], np.ndarray]
@@ -403,9 +479,11 @@ def _decode_refs(names: list[str], classes: list[list[Ref]], mode: str, size: in
                         if out is None:
                             out = allocate((len(classes), *arr.shape))
                         if arr.shape != out.shape[1:]:
-                            raise ValueError(f"{desc}: class {names[i]} decodes to {arr.shape}, "
-                                             f"{names[0]} to {out.shape[1:]}; images must share "
-                                             f"one size (pass a smaller image_size)")
+                            raise ValueError(
+                                f"{desc}: class {names[i]} (e.g. {_describe(classes[i][0])}) "
+                                f"decodes to {arr.shape}, {names[0]} (e.g. "
+                                f"{_describe(classes[0][0])}) to {out.shape[1:]}; images must "
+                                "share one size (pass a smaller image_size)")
                         out[i] = arr
                         bar.update(len(arr))
             finally:
@@ -559,12 +637,27 @@ def _omniglot_producer(halves: list[_Source], split: str, size: int) -> Producer
         characters = [(i, name, refs) for i, half in enumerate(halves)
                       for name, refs in half.list_classes().items()]
         characters.sort(key=lambda c: (c[0], *c[1].split("/")))
-        _check_equal_counts({name: len(refs) for _, name, refs in characters}, "Omniglot")
+        _check_unique_characters(characters)
+        _check_equal_counts({name: len(refs) for _, name, refs in characters}, "Omniglot",
+                            {name: _class_folder(refs) for _, name, refs in characters})
         chosen = [characters[i] for i in _omniglot_split_indices(len(characters), split)]
         return _decode_refs([name for _, name, _ in chosen], [refs for _, _, refs in chosen],
                             "L", size, True, f"decoding omniglot {split}")(allocate)
 
     return produce
+
+
+def _check_unique_characters(characters: list[tuple[int, str, list[Ref]]]) -> None:
+    """`SplitOverlapError` when a character is in both halves: it would be two classes,
+    possibly in two splits (the splits are drawn from one permutation of all characters)."""
+    seen: dict[str, list[Ref]] = {}
+    for _, name, refs in characters:
+        if name in seen:
+            raise SplitOverlapError(
+                f"Omniglot character {name} is in {_class_folder(seen[name])} and in "
+                f"{_class_folder(refs)}; images_background and images_evaluation must hold "
+                "different alphabets (keep one copy)")
+        seen[name] = refs
 
 
 def _load_omniglot(root: Path, origin: str, split: str, size: int,
@@ -664,9 +757,10 @@ def _load_mini_imagenet(root: Path, origin: str, split: str,
                         size: int) -> tuple[torch.Tensor, list[str]]:
     named = root / "mini-imagenet"
     looked = [named, root]
+    folder = named
     source = _mini_source(named, split) if named.is_dir() else None
     if source is None and root.is_dir():
-        source = _mini_source(root, split)
+        folder, source = root, _mini_source(root, split)
     if source is None:
         if named.is_dir():
             entries = sorted(p.name for p in named.iterdir())
@@ -679,15 +773,23 @@ def _load_mini_imagenet(root: Path, origin: str, split: str,
     if source.pickle is not None:
         produce = _decode_pickle(source.pickle, size)
     else:
-        produce = _mini_producer(source, split, size)
+        others = {s: _mini_source(folder, s) for s in SPLITS if s != split}
+        produce = _mini_producer(source, split, size,
+                                 {s: o for s, o in others.items() if o is not None})
     array, names = _cached(f"mini-imagenet-{split}-{size}", fingerprint, produce)
     return torch.from_numpy(array), names
 
 
-def _mini_producer(source: _Source, split: str, size: int) -> Producer:
+def _mini_producer(source: _Source, split: str, size: int,
+                   others: dict[str, _Source]) -> Producer:
+    """Decodes `source`, after checking it against the `others` splits (cache builds only)."""
+
     def produce(allocate: Allocate) -> list[str]:
         classes = source.list_classes()
-        _check_equal_counts({n: len(r) for n, r in classes.items()}, f"mini-ImageNet {split}")
+        _check_equal_counts({n: len(r) for n, r in classes.items()}, f"mini-ImageNet {split}",
+                            {n: _class_folder(r) for n, r in classes.items()})
+        _check_disjoint(split, classes, {s: o.list_classes() for s, o in others.items()},
+                        "mini-ImageNet")
         return _decode_refs(list(classes), list(classes.values()), "RGB", size, False,
                             f"decoding mini-imagenet {split}")(allocate)
 

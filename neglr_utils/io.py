@@ -8,9 +8,11 @@ to do.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +26,19 @@ class RunFileError(RuntimeError):
     """A run-directory file cannot be read: corrupt, truncated, or of another format."""
 
 
+def _os_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err``: itself, or one it was raised from (torch.save reports a
+    failed write of its file object as a RuntimeError)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -34,10 +49,13 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             os.fsync(f.fileno())
     except BaseException as err:
         tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OSError(err.errno, f"could not write {path} ({err.strerror or err}); the "
-                          "previous version, if any, is unchanged. Free disk space and "
-                          "retry (training resumes from the last checkpoint)") from err
+        cause = _os_error(err)
+        if cause is not None:
+            full = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # disk, quota
+            fix = "Free disk space" if cause.errno in full else f"Make {path.parent} writable"
+            raise OSError(cause.errno, f"could not write {path} ({cause.strerror or cause}); "
+                          f"the previous version, if any, is unchanged. {fix} and retry "
+                          "(training resumes from the last checkpoint)") from err
         raise
     os.replace(tmp, path)
 
@@ -86,10 +104,14 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu",
     except FileNotFoundError:
         raise
     except Exception as err:  # torch raises many kinds for a damaged file
-        raise RunFileError(
-            f"{path} is damaged or not a checkpoint ({type(err).__name__}: {err}). Nothing "
-            "was changed. Delete it to fall back to the other file of the run, or pass "
-            "--restart to train the run afresh") from err
+        fix = ("Delete it and train the run again: it resumes from checkpoint.pt, when "
+               "there is one, and writes the same weights" if path.name == "final.pt" else
+               "Delete it to fall back to the other file of the run, or pass --restart to "
+               "train the run afresh")
+        why = ("not a complete torch file" if not zipfile.is_zipfile(path)
+               else f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}")
+        raise RunFileError(f"{path} is damaged or not a checkpoint ({why}). Nothing was "
+                           f"changed. {fix}") from err
     if not isinstance(state, dict) or "params" not in state:
         raise RunFileError(f"{path} holds no parameters; it is not a neglr checkpoint")
     version = state.get("format", 1)

@@ -56,12 +56,17 @@ class RunLock:
             holder = json.loads(self.path.read_text())
         except (OSError, json.JSONDecodeError):
             holder = {}
+        holder = holder if isinstance(holder, dict) else {}
         pid, host = holder.get("pid"), holder.get("host")
         if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
             self.path.unlink(missing_ok=True)  # stale: its process is gone
             if self._try_create():
                 self.held = True
                 return
+        if not isinstance(pid, int):  # empty or garbled: its writer died while writing it
+            raise RunLockedError(
+                f"{self.path} exists but names no process (it is empty or garbled); another "
+                f"process may be starting to train this run. If none is, delete {self.path}.")
         raise RunLockedError(
             f"{self.path.parent} is being trained by process {pid} on {host}; wait for it to "
             f"finish or stop it. If that process no longer exists, delete {self.path}.")

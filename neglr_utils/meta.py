@@ -29,6 +29,7 @@ adapted model's support-set statistics (the ablation of the study).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -71,8 +72,12 @@ class MetaConfig:
             raise ValueError(f"rate_init={self.rate_init!r}; choose one of {RATE_INITS}")
         if self.query_bn not in QUERY_BN:
             raise ValueError(f"query_bn={self.query_bn!r}; choose one of {QUERY_BN}")
+        if not isinstance(self.inner_lr, numbers.Real) or isinstance(self.inner_lr, bool):
+            raise ValueError(f"inner_lr={self.inner_lr!r} must be a number")
         if not math.isfinite(self.inner_lr):
             raise ValueError(f"inner_lr={self.inner_lr} must be a finite number")
+        if not isinstance(self.n_inner_steps, int) or isinstance(self.n_inner_steps, bool):
+            raise ValueError(f"n_inner_steps={self.n_inner_steps!r} must be an integer")
         if self.n_inner_steps < 0:
             raise ValueError(f"n_inner_steps={self.n_inner_steps} must be >= 0")
         if self.algo == "meta-sgd-positive":

@@ -338,3 +338,22 @@ def plot_episode(episode: Any, task: int = 0, title: str | None = None) -> Figur
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_sweep_metric(x: Sequence[float], series: Mapping[str, Sequence[Interval | None]],
+                      ax: Axes | None = None, xlabel: str = "", ylabel: str = "",
+                      unit: str = "seeds") -> Axes:
+    """A metric against a swept setting, one line per series (e.g. per layer), with
+    95 % intervals (over ``unit``)."""
+    ax = _ax(ax)
+    xs = np.asarray(x, dtype=float)
+    for i, (name, values) in enumerate(series.items()):
+        n = next((v.n for v in values if v is not None), 0)
+        _errorbar(ax, xs + 0.04 * (i - (len(series) - 1) / 2), values, marker="o",
+                  color=LAYER_COLORS.get(name), label=f"{name} (n={n} {unit}, 95% CI)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(xs)
+    ax.legend(fontsize=7)
+    return ax

@@ -602,3 +602,27 @@ def interval_unit(study: Study, config: ProbeConfig, algo: str = "meta-sgd") -> 
 def accuracy_of(study: Study, algo: str) -> Interval | None:
     """Test accuracy of ``algo`` over the study's finished seeds."""
     return accuracy_over_seeds(study.of(algo))
+
+
+def sweep_series(rows: Sequence[Any], setting: str, layers: Sequence[str] = published.TABLE1_LAYERS
+                 ) -> tuple[list[float], dict[str, list[Interval | None]]]:
+    """(values of ``setting``, layer -> mean rate over seeds at each) from `sweep.collect`."""
+    rows = sorted(rows, key=lambda r: dict(r.settings).get(setting, 0))
+    x = [dict(r.settings)[setting] for r in rows if setting in dict(r.settings)]
+    rows = [r for r in rows if setting in dict(r.settings)]
+    return x, {k: [r.rate_means.get(k) for r in rows] for k in layers}
+
+
+def steps_sentence(rows: Sequence[Any]) -> str:
+    """Which layers' mean rate is negative at each number of inner steps (Markdown)."""
+    parts = []
+    for r in sorted(rows, key=lambda r: dict(r.settings).get("n_inner_steps", 0)):
+        steps = dict(r.settings).get("n_inner_steps")
+        if steps is None:
+            continue
+        neg = [k for k in published.CONV_LAYERS if k in r.rate_means and
+               r.rate_means[k].mean < 0]
+        parts.append(f"{steps} step{'s' if steps > 1 else ''} ({len(r.seeds)} seed"
+                     f"{'s' if len(r.seeds) > 1 else ''}): negative mean rate in "
+                     f"{', '.join(neg) or 'no conv layer'}")
+    return ("; ".join(parts) + ".") if parts else "No run of the inner-steps sweep is finished yet."

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import last_iteration
 from .mechanism import ensure_mechanism
 from .meta import ALGOS
 from .probe import TRAINED, Condition, ProbeConfig, default_conditions, ensure_probes
@@ -161,6 +162,25 @@ def run_study(name: str = "cpu", opts: ExecutorOptions | None = None, *,
     return lines
 
 
+# Seconds per paper-profile meta-iteration on one H200, eager (benchmarks/results/h200.json).
+PAPER_GPU_SECONDS_PER_ITERATION = 0.064
+
+
+def missing_note(spec, out: str, name: str, cpu_minutes: float) -> str:
+    """What the book says about a run it does not train: how far it is, what it would
+    cost, and the command that trains it."""
+    done = last_iteration(run_dir(spec, out))
+    n = spec.config().n_iterations
+    where = f"at iteration {done:,} of {n:,}" if done else "not started"
+    if spec.profile == "paper":
+        gpu_min = (n - done) * PAPER_GPU_SECONDS_PER_ITERATION / 60
+        return (f"{spec.label()}: {where} in {out}; about {gpu_min:,.0f} more minutes on an "
+                f"H200 (days on a CPU): `python scripts/paper_chunk.py --budget SECONDS "
+                f"--out OUT` on a GPU trains it")
+    return (f"{spec.label()}: {where} (about {cpu_minutes:,.0f} more minutes on one core "
+            f"here); `python -m neglr_utils study --profile {name}` trains it")
+
+
 def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
             data_root: str | None = None, device: str = "auto", max_train_minutes: float = 10,
             progress: bool = True) -> list[str]:
@@ -178,8 +198,7 @@ def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
             continue
         minutes = estimated_seconds(spec, sweep.out) / 60
         if minutes > max_train_minutes or spec.profile == "paper":
-            notes.append(f"{spec.label()}: not trained (about {minutes:,.0f} min on one core "
-                         f"here); `python -m neglr_utils study --profile {name}` trains it")
+            notes.append(missing_note(spec, sweep.out, name, minutes))
             continue
         path = train(spec.config(), out_root=run_dir(spec, sweep.out).parent,
                      data_root=data_root, device=device, progress=progress)

@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from . import io
-from .profiles import profile_config
+from .profiles import LongRunRefused, profile_config
 from .results import accuracy_over_seeds, summarize
-from .runtime import configure_threads, free_cores
+from .runtime import configure_threads, free_cores, resolve_device
 from .stack import stack_key
 from .stats import Interval, mean_ci
 from .train import RunConfig, evaluate_run, load_run, run_path, train_runs
@@ -317,11 +317,17 @@ class Plan:
 
 
 def plan(sweep: Sweep, opts: ExecutorOptions, *, data_root: str | None = None,
-         device: str = "auto", max_minutes: float | None = None) -> Plan:
+         device: str = "auto", max_minutes: float | None = None,
+         allow_long: bool = False) -> Plan:
     """Split the unfinished runs of ``sweep`` into lanes (nothing runs yet)."""
     specs = sweep.specs()
     done = [s for s in specs if is_finished(s, sweep.out)]
     pending = [s for s in specs if s not in done]
+    if (any(s.profile == "paper" for s in pending) and opts.kind != "slurm"
+            and resolve_device(device).type == "cpu" and not allow_long):
+        raise LongRunRefused("this sweep trains paper-scale runs, which take days on a CPU; "
+                             "run it on a GPU (--device cuda, or --executor slurm "
+                             "--gpus-per-node 1) or pass --allow-long-on-cpu")
     groups = stack_groups(pending, sweep.out, sweep.stack_size)
     cost = lambda g: sum(estimated_seconds(s, sweep.out) for s in g)  # noqa: E731
     deadline = None if max_minutes is None else time.time() + 60 * max_minutes
@@ -366,13 +372,14 @@ def _monitor(specs: Sequence[RunSpec], out: str, stop: threading.Event, every: f
 
 def execute(sweep: Sweep, opts: ExecutorOptions, *, data_root: str | None = None,
             device: str = "auto", max_minutes: float | None = None, progress_every: float = 60,
-            write: Callable[[str], None] = print) -> list[str]:
+            write: Callable[[str], None] = print, allow_long: bool = False) -> list[str]:
     """Train (and evaluate) every unfinished run of ``sweep``; returns status lines.
 
     Prints one progress line per run (iteration, seconds per iteration, ETA) whenever
     it changed, every ``progress_every`` seconds, while the jobs run.
     """
-    p = plan(sweep, opts, data_root=data_root, device=device, max_minutes=max_minutes)
+    p = plan(sweep, opts, data_root=data_root, device=device, max_minutes=max_minutes,
+             allow_long=allow_long)
     record(p, opts)
     write(f"sweep {sweep.name}: {len(p.done)} runs finished, {len(p.pending)} to train in "
           f"{len(p.lanes)} lane(s) with the {opts.kind} executor")

@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from tqdm.auto import tqdm
 
 from . import io
 from .data import DATASETS, ImageSplit, load_split
-from .episodes import Episode, EpisodeSampler, EpisodeSet
+from .episodes import Episode, EpisodeSampler, EpisodeSet, check_episode_shape
 from .lock import RunLock, StopSignals
 from .meta import MetaConfig, effective_rates, evaluate
 from .models import Conv4Config, Params
@@ -84,9 +85,15 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
+        for name in ("k_query", "image_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name}={value!r} must be an integer")
         if self.k_query < 1 or self.image_size < 0:
             raise ValueError(f"k_query={self.k_query} must be >= 1 and image_size="
                              f"{self.image_size} >= 0")
+        if not isinstance(self.meta_lr, numbers.Real) or isinstance(self.meta_lr, bool):
+            raise ValueError(f"meta_lr={self.meta_lr!r} must be a number")
         if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
             raise ValueError(f"meta_lr={self.meta_lr} must be a positive finite number")
         self.model_config().feature_size  # noqa: B018  (raises for too small images)
@@ -205,7 +212,7 @@ def read_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
         raise io.RunFileError(
             f"{path / 'config.json'} does not belong to {path.name}: its settings hash to "
             f"{config.digest()}. It was edited or copied from another run; restore it from "
-            "git or delete the directory")
+            "git (for an unfinished run you may delete it: training again rewrites it)")
     return config, info
 
 
@@ -286,8 +293,11 @@ class _Session:
         self.logs = [open(m.run_dir / "metrics.jsonl", "a") for m in members]  # noqa: SIM115
 
     def close(self) -> None:
-        for f in self.logs:
-            f.close()
+        for m, f in zip(self.members, self.logs, strict=True):
+            try:
+                f.close()
+            except OSError as err:  # flushing what a failed write left behind
+                raise _append_error(m.run_dir, err) from err
 
     def step(self) -> None:
         episodes = [m.sampler.sample(self.cfg.meta_batch_size) for m in self.members]
@@ -323,8 +333,11 @@ class _Session:
             m.n_window = 0
             if validate:
                 row |= self._validate(i)
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+            try:
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+            except OSError as err:
+                raise _append_error(m.run_dir, err) from err
             m.n_lines += 1
 
     def _validate(self, i: int) -> dict[str, Any]:
@@ -353,11 +366,19 @@ class _Session:
                             "elapsed": m.elapsed}, m.run_dir / "final.pt")
 
 
+def _append_error(run_dir: Path, err: OSError) -> OSError:
+    """A failed write to ``metrics.jsonl``, named; the checkpoint is untouched."""
+    return OSError(err.errno, f"could not append to {run_dir / 'metrics.jsonl'} "
+                   f"({err.strerror or err}); the last checkpoint is unchanged and training "
+                   "again resumes from it (a partial last line is dropped). Free disk space "
+                   "and retry")
+
+
 def _nan_message(m: _Member, iteration: int, check_every: int) -> str:
     ckpt = m.run_dir / "checkpoint.pt"
     where = "no checkpoint was written yet"
     if ckpt.exists():
-        last = torch.load(ckpt, weights_only=False)["iteration"]
+        last = io.load_checkpoint(ckpt, weights_only=False)["iteration"]
         where = (f"the last good checkpoint is {ckpt} (iteration {last}); training again "
                  "continues from it")
     when = (f"at iteration {iteration}" if check_every == 1
@@ -377,6 +398,7 @@ def _start_member(cfg: RunConfig, run_dir: Path, stack: Stack, i: int, train_spl
     start = 0
     if resume and ckpt.exists():
         state = read_checkpoint(ckpt, device)
+        _check_belongs(cfg, run_dir, state)
         stack.load_model(i, state["params"], state["rates"], state["adam"])
         sampler.load_state_dict(state["sampler"])
         start, member.elapsed, member.n_lines = (state["iteration"], state["elapsed"],
@@ -386,6 +408,25 @@ def _start_member(cfg: RunConfig, run_dir: Path, stack: Stack, i: int, train_spl
         (run_dir / "metrics.jsonl").write_text("")
         ckpt.unlink(missing_ok=True)
     return member, start
+
+
+def _check_belongs(cfg: RunConfig, run_dir: Path, state: dict[str, Any]) -> None:
+    """A clear error before resuming when config.json or the checkpoint is of another run."""
+    if (run_dir / "config.json").exists():
+        read_config(run_dir)
+    saved = state.get("config")
+    if saved is None:
+        return
+    try:
+        digest = RunConfig.from_dict(saved).digest()
+    except (KeyError, TypeError, ValueError) as err:
+        raise io.RunFileError(f"{run_dir / 'checkpoint.pt'} holds an invalid config: "
+                              f"{err}") from err
+    if digest != cfg.digest():
+        raise io.RunFileError(
+            f"{run_dir / 'checkpoint.pt'} belongs to another run: its settings hash to "
+            f"{digest}, this directory's to {cfg.digest()}. It was copied from another run "
+            "directory; delete it, or pass --restart (resume=False) to train afresh")
 
 
 def _open_session(cfgs: Sequence[RunConfig], dirs: Sequence[Path], splits: dict,
@@ -440,6 +481,9 @@ def train_runs(
         return dirs
     check_stackable([c for c, _ in todo])
     splits = splits or load_train_val(todo[0][0], data_root)
+    for c, _ in todo:  # before a lock or a file is made
+        for name in ("train", "val"):
+            check_episode_shape(splits[name], c.n_way, c.k_shot, c.k_query)
     with ExitStack() as stack:
         for _, d in todo:
             stack.enter_context(RunLock(d))

@@ -44,7 +44,10 @@ seeds = [0, 1, 2]
 from IPython.display import Markdown
 
 from neglr_utils import PROBES, load_studies, report
+from neglr_utils.params import check_parameters
 from neglr_utils.study import prepare
+
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 
 # %% [markdown]
 # This page is executed first. It makes sure every run, its test accuracy and its probe

@@ -39,8 +39,10 @@ from IPython.display import Markdown
 from neglr_utils import PROFILES, EpisodeSampler, report, resolve_device
 from neglr_utils.data import DataNotFoundError, load_split, load_splits
 from neglr_utils.episodes import sampling_throughput
+from neglr_utils.params import check_parameters
 from neglr_utils.plots import plot_episode, style
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
 dev = resolve_device(device)
 

@@ -34,9 +34,11 @@ from IPython.display import Markdown
 
 from neglr_utils import load_run, load_studies, report, resolve_device
 from neglr_utils.analysis import training_curves
+from neglr_utils.params import check_parameters
 from neglr_utils.plots import plot_adaptation, plot_training_curves, style
 from neglr_utils.trajectory import adaptation_curves
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
 dev = resolve_device(device)
 studies = load_studies(profile, seeds, root=results_dir)
@@ -85,7 +87,7 @@ plt.show()
 
 # %%
 rows = [{"dataset": report.short_label(s), "seed": r.seed,
-         "accuracy": report.fmt(report.test_interval(r), "pct"),
+         "accuracy": report.fmt(report.run_accuracy(r), "pct"),
          "training time": report.duration(r.wall_time), "device": r.device}
         for s in studies.values() for r in s.of("maml")]
 Markdown(report.markdown_table(rows, "MAML's meta-test accuracy with the head after adaptation, "

@@ -36,10 +36,19 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from neglr_utils import PROFILES, load_run, load_studies, published, rates_by_layer, report
-from neglr_utils.plots import plot_rate_curve, plot_rate_densities, plot_rate_evolution, style
+from neglr_utils.params import check_parameters
+from neglr_utils.plots import (
+    plot_rate_curve,
+    plot_rate_densities,
+    plot_rate_evolution,
+    plot_sweep_metric,
+    style,
+)
 from neglr_utils.profiles import results_root
 from neglr_utils.results import read_curve
+from neglr_utils.sweep import collect, load_sweep
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
 studies = load_studies(profile, seeds, root=results_dir)
 names = {p: report.short_label(s) for p, s in studies.items()}
@@ -163,6 +172,23 @@ Markdown("\n\n".join(report.markdown_table(
     f"tab-accuracy-{p}") for p, s in studies.items()))
 
 # %% [markdown]
+# ## How many inner steps? (the report's future-work question 2)
+#
+# The sweep `sweeps/inner-steps.toml` trains Meta-SGD in the Omniglot study regime with 1,
+# 3, 5 and 10 inner steps, two seeds each (the 5-step runs are the study's own); its
+# table is `results/cpu/sweeps/inner-steps/collect.json`.
+
+# %% mystnb={"figure": {"name": "fig-inner-steps", "caption": "Mean learned rate per layer of Meta-SGD (Omniglot 28×28, 32 filters, 5,000 iterations) against the number of inner steps it was trained with; 95 % intervals over the seeds finished at each point."}}
+steps_sweep = load_sweep("sweeps/inner-steps.toml")
+x, series = report.sweep_series(collect(steps_sweep), "n_inner_steps")
+ax = plot_sweep_metric(x, series, xlabel="inner steps (training and test)",
+                       ylabel="mean learned inner rate")
+plt.show()
+
+# %%
+Markdown(report.steps_sentence(collect(steps_sweep)))
+
+# %% [markdown]
 # ## At paper scale
 #
 # The report's own setting (mini-ImageNet 84×84, 60,000 meta-iterations) needs a GPU; it
@@ -177,5 +203,5 @@ Markdown(report.markdown_table(report.paper_progress_rows(), "Progress of the pa
 #
 # The tables and figures above give, per dataset and over three seeds, which sign the
 # learned rates take in each layer and when they got there; the computed statements say
-# whether that matches the report. The inner-steps sweep below asks how the number of
-# inner steps changes them, and the next chapter whether the sign changes the features.
+# whether that matches the report. The inner-steps sweep shows how the number of inner
+# steps changes them, and the next chapter whether the sign changes the features.

@@ -35,8 +35,10 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from neglr_utils import PROBES, load_studies, published, report, verdict
+from neglr_utils.params import check_parameters
 from neglr_utils.plots import figure7_panels, plot_endpoint, style
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
 studies = load_studies(profile, seeds, root=results_dir)
 names = {p: report.short_label(s) for p, s in studies.items()}
@@ -86,7 +88,8 @@ Markdown(report.markdown_table(
 panels = {report.scale_label(s): {a: report.figure7(s.probes, probes[p], a)
                                   for a in ("maml", "meta-sgd")}
           for p, s in studies.items()}
-figure7_panels(panels)
+figure7_panels(panels, {report.scale_label(s): report.interval_unit(s, probes[p])
+                        for p, s in studies.items()})
 plt.show()
 
 # %%

@@ -35,8 +35,10 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from neglr_utils import PROBES, load_studies, report
+from neglr_utils.params import check_parameters
 from neglr_utils.plots import plot_sign_sweep, style
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
 studies = load_studies(profile, seeds, root=results_dir)
 names = {p: report.short_label(s) for p, s in studies.items()}

@@ -64,7 +64,9 @@ from neglr_utils.linear_plots import (
     plot_objectives,
     plot_optimal_rates,
 )
+from neglr_utils.params import check_parameters
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 smoke = profile == "smoke"  # a smaller grid for continuous integration
 seed = seeds[0]
 

@@ -59,9 +59,11 @@ from IPython.display import HTML, Markdown, display
 from neglr_utils import PROBES, load_run, load_studies, report, resolve_device
 from neglr_utils.data import load_split
 from neglr_utils.explorer import explorer_tasks, grid_values, precompute_sweep, sweep_table
+from neglr_utils.params import check_parameters
 from neglr_utils.plots import style
 from neglr_utils.widgets import LearningRateExplorer, static_slider_html, sweep_frames
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
 dev = resolve_device(device)
 # (task pairs, query images per class, sweep grid step) per profile, sized so that

@@ -41,8 +41,10 @@ from pathlib import Path
 from IPython.display import Markdown
 
 from neglr_utils import PROBES, load_studies, profile_config, report
+from neglr_utils.params import check_parameters
 from neglr_utils.profiles import study_profiles
 
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 studies = load_studies(profile, seeds, root=results_dir)
 
 # %% [markdown]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from neglr_utils.profiles import LongRunRefused
 from neglr_utils.sweep import (
     ExecutorOptions,
     RunSpec,
@@ -161,3 +162,10 @@ def test_slurm_submission_is_checked_without_a_cluster(tmp_path, monkeypatch):
     assert "#SBATCH --array=0-2%2" in script  # three lanes, two at a time
     assert json.loads((sweep.folder / "slurm-jobs.json").read_text())["job_ids"]
     assert len(plan(sweep, opts).lanes) == 3
+
+
+def test_a_paper_scale_sweep_on_a_cpu_needs_the_flag(tmp_path):
+    sweep = Sweep("p", str(tmp_path), ({"profile": ("paper",), "algo": ("maml",), "seed": (0,)},))
+    with pytest.raises(LongRunRefused, match="days on a CPU"):
+        plan(sweep, ExecutorOptions(kind="local", workers=1), device="cpu")
+    assert plan(sweep, ExecutorOptions(kind="local", workers=1), device="cpu", allow_long=True)
