@@ -1,5 +1,6 @@
 # neglr: two commands. `make book` builds everything; `make test` runs the tests.
 # Both create the virtual environment and install the pinned packages first.
+# `make lab` opens the notebooks in JupyterLab (notebooks/07_explorer.py first).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -13,13 +14,19 @@ PROFILE ?= cpu
 NEGLR_DATA ?= $(abspath $(wildcard ../shared/data))
 export NEGLR_DATA
 STAMP := $(VENV)/.neglr-installed
+# make lab: the port on 127.0.0.1, the file opened first, more JupyterLab options
+# (e.g. LAB_ARGS=--no-browser on a machine without a browser).
+LAB_PORT ?= 8888
+LAB_OPEN ?= notebooks/07_explorer.py
+LAB_ARGS ?=
 
-.PHONY: install data test book bench clean
+.PHONY: install data test book bench clean lab
 
 $(STAMP): pyproject.toml constraints.txt scripts/install_learn2learn.sh scripts/install_system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q -c constraints.txt -e ".[book,dev]"
+	$(PY) scripts/lab.py --install-settings
 	bash scripts/install_learn2learn.sh $(PY)
 	bash scripts/install_system.sh
 	touch $@
@@ -35,6 +42,11 @@ test: install
 
 book: install data
 	$(PY) book/build.py --profile $(PROFILE)
+
+# JupyterLab 4 on the repository with the project's kernel; .py notebooks open as
+# notebooks (settings override inside .venv, see scripts/lab.py), widgets live.
+lab: install
+	$(PY) scripts/lab.py --port $(LAB_PORT) $(LAB_ARGS) $(LAB_OPEN)
 
 bench: install
 	$(PY) benchmarks/bench_meta.py

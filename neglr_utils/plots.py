@@ -40,6 +40,14 @@ def _ax(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
 
 
+def _legend(ax: Axes, **kw: Any) -> None:
+    """A legend when something is labelled, else a note that there is nothing to show."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+    else:
+        ax.text(0.5, 0.5, "no runs yet", ha="center", transform=ax.transAxes)
+
+
 def _errorbar(ax: Axes, x: np.ndarray, values: Sequence[Interval | None], **kw: Any) -> None:
     """Points with 95 % interval bars; missing values are skipped."""
     pts = [(xi, v) for xi, v in zip(x, values, strict=True) if v is not None]
@@ -68,7 +76,7 @@ def plot_figure7(fig7: Mapping[str, Mapping[str, Interval]], ax: Axes | None = N
                   marker="o", color=COLORS.get(algo), label=f"{algo} (n={n} {unit}, 95% CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
     ax.set_ylabel("prototype accuracy (cosine, head-free)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax
 
 
@@ -81,7 +89,7 @@ def plot_report_figure7(ax: Axes | None = None) -> Axes:
                 color=COLORS.get(algo), label=f"{algo} (n={published.FIGURE7_N:,} pairs, no CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
     ax.set_ylabel("prototype accuracy (report)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax
 
 
@@ -117,7 +125,7 @@ def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Inte
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, [f"seed {s}" for s in seeds] + ["over seeds"])
     ax.set_xlabel("Δ = (off − pre_b)[Meta-SGD] − (off − pre_b)[MAML]")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    _legend(ax, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     return ax
 
 
@@ -135,7 +143,7 @@ def plot_sign_sweep(sweep: Mapping[float, Mapping[str, Interval | None]], ax: Ax
     ax.axvline(1, color="0.5", ls=":", lw=0.8)
     ax.set_xlabel("multiplier of the conv layers' learned rates (1 = as trained)")
     ax.set_ylabel("change in head-free accuracy")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax
 
 
@@ -156,7 +164,7 @@ def plot_rate_densities(rates_by_layer: Mapping[str, Sequence[float] | np.ndarra
     ax.axvline(0, color="k", lw=0.8, ls=":")
     ax.set_xlabel("inner learning rate")
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax
 
 
@@ -182,8 +190,12 @@ def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]],
         ax.axhline(0, color="k", lw=0.8)
         ax.set_title(layer)
         ax.set_xlabel("meta-iteration")
-    np.atleast_1d(axes)[0].set_ylabel("mean inner rate (band: ±1 std of the rates)")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    first = np.atleast_1d(axes)[0]
+    first.set_ylabel("mean inner rate (band: ±1 std of the rates)")
+    if first.get_legend_handles_labels()[0]:
+        first.legend(fontsize=7)
+    else:
+        first.text(0.5, 0.5, "no runs yet", ha="center", transform=first.transAxes)
     fig.tight_layout()
     return fig, axes
 
@@ -217,7 +229,7 @@ def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,
                 label=f"{label} training (query, after adaptation)")
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("accuracy")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax
 
 
@@ -242,7 +254,7 @@ def plot_explorer_bars(points: Mapping[str, Any], ax: Axes | None = None) -> Axe
     ax.set_xticks(x, [name for _, name in EXPLORER_BARS], fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    _legend(ax, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax
 
 
@@ -274,7 +286,7 @@ def plot_conv_sweep(sweep: Any, current: float | None = None, ax: Axes | None = 
     right.grid(False)
     if current is not None:
         ax.axvline(current, color="k", ls=":", lw=1)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+    _legend(ax, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
               title=f"n={sweep.n_pairs} task pairs, 95% CI bands; grey: adapted accuracy",
               title_fontsize=7)
     return ax
@@ -301,7 +313,7 @@ def plot_adaptation(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray]
         ax.axvline(n_inner_steps, color="k", lw=0.8, ls=":", label="steps used in training")
     ax.set_xlabel("inner-loop step")
     ax.set_ylabel("accuracy (head included)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ax
 
 
@@ -355,5 +367,5 @@ def plot_sweep_metric(x: Sequence[float], series: Mapping[str, Sequence[Interval
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_xticks(xs)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return ax

@@ -83,13 +83,23 @@ def profile_config(profile: str, algo: str = "maml", seed: int = 0, **changes) -
     return PROFILES[profile].replace(algo=algo, seed=seed, **changes)
 
 
+# The checkout this package runs from (an editable install), when it is one: relative
+# results folders are read there whatever the working directory (a notebook's kernel
+# may start in notebooks/).
+REPO = Path(__file__).resolve().parents[1]
+
+
 def results_root(profile: str, root: str | os.PathLike | None = None) -> Path:
-    """The folder of ``profile``'s runs: ``root`` when given, else ``RESULTS[profile]``."""
+    """The folder of ``profile``'s runs: ``root`` when given, else ``RESULTS[profile]``
+    (relative to the working directory, or to the checkout when it is not there)."""
     if root is not None:
         return Path(root)
     if profile not in RESULTS:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(RESULTS)}")
-    return Path(RESULTS[profile])
+    path = Path(RESULTS[profile])
+    if not path.exists() and (REPO / "pyproject.toml").is_file() and (REPO / path).exists():
+        return REPO / path
+    return path
 
 
 def locate_runs(profile: str, algos: Sequence[str] = ALGOS, seeds: Sequence[int] = (0,), *,

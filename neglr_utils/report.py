@@ -10,8 +10,9 @@ mini-ImageNet one.
 
 from __future__ import annotations
 
+import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,15 +277,22 @@ def scale_label(study: Study, extra: str = "") -> str:
                  min(r.iteration for r in runs), seeds, extra).label()
 
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], caption: str = "", name: str = "",
-                   index: str | None = None) -> str:
-    """Rows of text as a MyST table (numbered by the book when ``name`` is given)."""
+def _columns(rows: Sequence[Mapping[str, Any]], index: str | None
+             ) -> tuple[Sequence[Mapping[str, Any]], list[str]]:
+    """The rows (a placeholder row when empty) and their columns, ``index`` first."""
     if not rows:
         rows = [{"": "no finished runs yet"}]
     cols = list(dict.fromkeys(k for r in rows for k in r))
     if index is not None and index in cols:
         cols.remove(index)
         cols.insert(0, index)
+    return rows, cols
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], caption: str = "", name: str = "",
+                   index: str | None = None) -> str:
+    """Rows of text as a MyST table (numbered by the book when ``name`` is given)."""
+    rows, cols = _columns(rows, index)
     esc = lambda v: str("" if v is None else v).replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(esc(r.get(c, "")) for c in cols) + " |" for r in rows]
@@ -292,6 +300,51 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], caption: str = "", name: s
         return "\n".join(lines)
     head = f"```{{table}} {caption}\n" + (f":name: {name}\n" if name else "") + "\n"
     return head + "\n".join(lines) + "\n```"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for a notebook: a numbered MyST table in the book (text/markdown), an HTML
+    table in JupyterLab (which shows MyST directives as raw text)."""
+
+    rows: tuple[dict[str, Any], ...]
+    caption: str = ""
+    name: str = ""
+    index: str | None = None
+
+    def _repr_markdown_(self) -> str:
+        return markdown_table(self.rows, self.caption, self.name, self.index)
+
+    def _repr_html_(self) -> str:
+        rows, cols = _columns(self.rows, self.index)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>"
+                                        for c in cols) + "</tr>" for r in rows)
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def table(rows: Sequence[Mapping[str, Any]], caption: str = "", name: str = "",
+          index: str | None = None) -> Table:
+    """Display rows as a numbered table (see `Table`)."""
+    return Table(tuple(dict(r) for r in rows), caption, name, index)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Several `Table`s shown as one output (one per dataset)."""
+
+    tables: tuple[Table, ...]
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(t._repr_markdown_() for t in self.tables)
+
+    def _repr_html_(self) -> str:
+        return "\n".join(t._repr_html_() for t in self.tables)
+
+
+def tables(items: Iterable[Table]) -> Tables:
+    return Tables(tuple(items))
 
 
 def verdict_line(study: Study, config: ProbeConfig) -> str:

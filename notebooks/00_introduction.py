@@ -67,12 +67,12 @@ Markdown("\n".join(f"- {m}" for m in missing) or "Every run of this profile is p
 columns = {report.short_label(s): (s, PROBES[p]) for p, s in studies.items() if s.runs}
 scales = "; ".join(report.scale_label(s) for s, _ in columns.values())
 rows = report.display_rows(report.results_rows(columns))
-Markdown(report.markdown_table(rows, (
+report.table(rows, (
     "The report's numbers (mini-ImageNet 84×84, 64 filters, 60,000 iterations, one run per "
     f"algorithm) beside this reproduction ({scales}). ± is a 95 % interval over training "
     "seeds (over test tasks or task pairs where one seed is finished); 'agrees' compares "
     "signs and counts, the parts comparable across scales. Our off-task changes are "
-    "against task B's own pre-adaptation accuracy."), "tab-results", index="quantity"))
+    "against task B's own pre-adaptation accuracy."), "tab-results", index="quantity")
 
 # %% tags=["hide-input"]
 Markdown(report.verdict_text(studies, PROBES))

@@ -34,7 +34,6 @@ seeds = [0, 1, 2]
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import Markdown
 
 from neglr_utils import PROFILES, EpisodeSampler, report, resolve_device
 from neglr_utils.data import DataNotFoundError, load_split, load_splits
@@ -65,8 +64,8 @@ for name in ("omniglot", "mini-imagenet"):
 rows = [{"dataset": name, "split": split, "classes": s.n_classes,
          "images per class": s.n_per_class, "image (C, H, W)": tuple(s.image_shape)}
         for name, splits in datasets.items() for split, s in splits.items()]
-Markdown(report.markdown_table(rows, "The class splits at the datasets' standard sizes.",
-                               "tab-splits"))
+report.table(rows, "The class splits at the datasets' standard sizes.",
+                               "tab-splits")
 
 # %% [markdown]
 # ## Episodes
@@ -107,8 +106,8 @@ plt.show()
 speed = [{"dataset": name, "device": str(dev), "tasks per second": round(sampling_throughput(
     EpisodeSampler(splits["train"], 5, 1, 10, seed=0, device=dev), n_tasks=32))}
     for name, splits in datasets.items()]
-Markdown(report.markdown_table(speed, "Episodes per second, batches of 32 tasks, 5-way 1-shot, "
-                               "10 queries per class, median of 5 draws.", "tab-sampling"))
+report.table(speed, "Episodes per second, batches of 32 tasks, 5-way 1-shot, "
+                               "10 queries per class, median of 5 draws.", "tab-sampling")
 
 # %% [markdown]
 # ## Summary

@@ -90,9 +90,9 @@ rows = [{"dataset": report.short_label(s), "seed": r.seed,
          "accuracy": report.fmt(report.run_accuracy(r), "pct"),
          "training time": report.duration(r.wall_time), "device": r.device}
         for s in studies.values() for r in s.of("maml")]
-Markdown(report.markdown_table(rows, "MAML's meta-test accuracy with the head after adaptation, "
+report.table(rows, "MAML's meta-test accuracy with the head after adaptation, "
                                "per dataset and seed (± 95 % CI over 600 test tasks).",
-                               "tab-maml-acc"))
+                               "tab-maml-acc")
 
 # %%
 Markdown(report.accuracy_sentence(studies, "maml"))

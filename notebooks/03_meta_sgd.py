@@ -81,18 +81,18 @@ names = {p: report.short_label(s) for p, s in studies.items()}
 # 95 % t-interval over seeds; std and fraction negative are averaged over seeds.
 
 # %%
-Markdown(report.markdown_table(report.table1_display(studies["cpu"] if "cpu" in studies
+report.table(report.table1_display(studies["cpu"] if "cpu" in studies
                                                      else next(iter(studies.values()))),
                                f"Learned Meta-SGD inner rates, {names.get('cpu', '')}, "
                                "beside the report's Table 1 (mini-ImageNet 84×84).",
-                               "tab-table1-omniglot", index="layer"))
+                               "tab-table1-omniglot", index="layer")
 
 # %%
-Markdown(report.markdown_table(report.table1_display(studies["cpu-mini"])
+report.table(report.table1_display(studies["cpu-mini"])
                                if "cpu-mini" in studies else [],
                                f"Learned Meta-SGD inner rates, {names.get('cpu-mini', '')}, "
                                "beside the report's Table 1.", "tab-table1-mini",
-                               index="layer"))
+                               index="layer")
 
 # %%
 Markdown("\n\n".join(report.layers_sentence(s) for s in studies.values()))
@@ -117,11 +117,11 @@ fig.suptitle(report.scale_label(mini) if mini else f"no mini-ImageNet runs at pr
 plt.show()
 
 # %%
-Markdown(report.markdown_table(
+report.table(
     [{"dataset": names[p], **row} for p, s in studies.items()
      for row in report.first_negative_rows(s)],
     "The first logged iteration from which each layer's mean rate stays negative, per "
-    "seed.", "tab-first-negative"))
+    "seed.", "tab-first-negative")
 
 # %% [markdown]
 # ## How long to train: the measured curve
@@ -160,16 +160,16 @@ plt.show()
 # behave like MAML in the next chapter's probe.
 
 # %%
-Markdown("\n\n".join(report.markdown_table(
+report.tables(report.table(
     report.table1_display(s, "meta-sgd-positive"),
     f"Learned rates of positive-rate Meta-SGD, {names[p]}.",
-    f"tab-positive-{p}", index="layer") for p, s in studies.items()))
+    f"tab-positive-{p}", index="layer") for p, s in studies.items())
 
 # %%
-Markdown("\n\n".join(report.markdown_table(
+report.tables(report.table(
     report.accuracy_rows(s), f"Meta-test accuracy with the head after adaptation, {names[p]} "
     "(600 test tasks; ± 95 % CI over seeds), beside the report's validation accuracy.",
-    f"tab-accuracy-{p}") for p, s in studies.items()))
+    f"tab-accuracy-{p}") for p, s in studies.items())
 
 # %% [markdown]
 # ## How many inner steps? (the report's future-work question 2)
@@ -195,8 +195,8 @@ Markdown(report.steps_sentence(collect(steps_sweep)))
 # is trained in chunks by `scripts/paper_chunk.py` and committed under `results/paper/`.
 
 # %%
-Markdown(report.markdown_table(report.paper_progress_rows(), "Progress of the paper-scale "
-                               "protocol in results/paper/.", "tab-paper-progress-03"))
+report.table(report.paper_progress_rows(), "Progress of the paper-scale "
+                               "protocol in results/paper/.", "tab-paper-progress-03")
 
 # %% [markdown]
 # ## Summary

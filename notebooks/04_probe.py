@@ -75,11 +75,11 @@ names = {p: report.short_label(s) for p, s in studies.items()}
 
 # %%
 probes = {p: PROBES[p] for p in studies}
-Markdown(report.markdown_table(
+report.table(
     [{"dataset": names[p], "task pairs": c.n_iterations, "split": c.split,
       "query images per class": c.k_query, "BatchNorm": c.bn_mode,
       "off-task B": "class-disjoint from A" if c.disjoint else "independent of A"}
-     for p, c in probes.items()], "Probe settings per dataset.", "tab-probe-settings"))
+     for p, c in probes.items()], "Probe settings per dataset.", "tab-probe-settings")
 
 # %% [markdown]
 # ## The report's Figure 7, reproduced
@@ -93,10 +93,10 @@ figure7_panels(panels, {report.scale_label(s): report.interval_unit(s, probes[p]
 plt.show()
 
 # %%
-Markdown("\n\n".join(report.markdown_table(
+report.tables(report.table(
     report.changes_rows(s, probes[p]), f"Every mean and change of the probe, {names[p]}: "
     "means over seeds of the per-seed means, ± 95 % t-interval over seeds.",
-    f"tab-changes-{p}") for p, s in studies.items()))
+    f"tab-changes-{p}") for p, s in studies.items())
 
 # %% [markdown]
 # ## The verdict: Meta-SGD against MAML, seeds as the unit
@@ -115,10 +115,10 @@ plt.show()
 Markdown(report.verdict_text(studies, probes))
 
 # %%
-Markdown("\n\n".join(report.markdown_table(
+report.tables(report.table(
     report.family_rows(v), f"The tests shown together for {names[p]}, with Holm-adjusted "
     "p-values over this family: per seed (unit: task pairs) and over seeds.",
-    f"tab-family-{p}") for p, v in verdicts.items()))
+    f"tab-family-{p}") for p, v in verdicts.items())
 
 # %% [markdown]
 # The report's p = 0.00044 came from one trained model per algorithm; with task pairs as
@@ -136,9 +136,9 @@ Markdown("\n\n".join(report.markdown_table(
 rows = [{"dataset": names[p], **r} for p, s in studies.items()
         for r in report.overlap_rows(s, [probes[p], dataclasses.replace(probes[p],
                                                                         disjoint=not probes[p].disjoint)])]
-Markdown(report.markdown_table(rows, "Δ with class-disjoint and with independent off-task "
+report.table(rows, "Δ with class-disjoint and with independent off-task "
                                "pairs, and how often independent pairs share a class.",
-                               "tab-overlap"))
+                               "tab-overlap")
 
 # %% [markdown]
 # ## At paper scale
@@ -147,8 +147,8 @@ Markdown(report.markdown_table(rows, "Δ with class-disjoint and with independen
 # probed in `results/paper/` (trained on a GPU in chunks by `scripts/paper_chunk.py`).
 
 # %%
-Markdown(report.markdown_table(report.paper_progress_rows(), "Progress of the paper-scale "
-                               "protocol in results/paper/.", "tab-paper-progress-04"))
+report.table(report.paper_progress_rows(), "Progress of the paper-scale "
+                               "protocol in results/paper/.", "tab-paper-progress-04")
 
 # %% [markdown]
 # ## Summary

@@ -66,16 +66,16 @@ names = {p: report.short_label(s) for p, s in studies.items()}
 # t-statistic over its tasks, and in how many seeds the push is significant (p < 0.05).
 
 # %%
-Markdown("\n\n".join(report.markdown_table(
+report.tables(report.table(
     report.mechanism_rows(s, "maml"), f"Where the meta-objective pushes the rates of the "
     f"MAML runs, {names[p]}.", f"tab-push-maml{'' if i == 0 else '-' + p}")
-    for i, (p, s) in enumerate(studies.items())))
+    for i, (p, s) in enumerate(studies.items()))
 
 # %%
-Markdown("\n\n".join(report.markdown_table(
+report.tables(report.table(
     report.mechanism_rows(s, "meta-sgd"), f"Where the meta-objective pushes the rates of the "
     f"Meta-SGD runs, {names[p]}.", f"tab-push-msgd{'' if i == 0 else '-' + p}")
-    for i, (p, s) in enumerate(studies.items())))
+    for i, (p, s) in enumerate(studies.items()))
 
 # %% [markdown]
 # ## Training without transductive BatchNorm
@@ -86,10 +86,10 @@ Markdown("\n\n".join(report.markdown_table(
 
 # %%
 study = next(iter(studies.values()))
-Markdown(report.markdown_table(report.ablation_rows(study), "Mean learned rate per layer "
+report.table(report.ablation_rows(study), "Mean learned rate per layer "
                                "(± 95 % CI over seeds), Meta-SGD with transductive and with "
                                f"support-set BatchNorm statistics, {names[study.profile]}.",
-                               "tab-ablation"))
+                               "tab-ablation")
 
 # %% [markdown]
 # ## Does the sign of the conv rates change the features?

@@ -138,10 +138,10 @@ Markdown(f"{len(grid)} grid values (step {grid_step:g}), {n_pairs} task pairs ea
 # axis); dashed lines are MAML; the dotted line marks the chosen multiplier.
 
 # %%
-Markdown(report.markdown_table(report.format_numbers(sweep_table(sweep), {
+report.table(report.format_numbers(sweep_table(sweep), {
     "on - pre (A)": "change", "off - pre (B)": "change", "adapted, with head": "prob"}),
     "The numbers behind the right panel of the slider (Meta-SGD, means over the task "
-    "pairs).", "tab-explorer-sweep"))
+    "pairs).", "tab-explorer-sweep")
 
 # %% [markdown]
 # ## The live explorer (needs a running kernel)

@@ -38,8 +38,6 @@ seeds = [0, 1, 2]
 # %%
 from pathlib import Path
 
-from IPython.display import Markdown
-
 from neglr_utils import PROBES, load_studies, profile_config, report
 from neglr_utils.params import check_parameters
 from neglr_utils.profiles import study_profiles
@@ -62,8 +60,8 @@ studies = load_studies(profile, seeds, root=results_dir)
 # study runs on two CPU cores; `smoke` exists for continuous integration only.
 
 # %%
-Markdown(report.markdown_table(report.profile_rows(), "The settings of every profile.",
-                               "tab-profiles"))
+report.table(report.profile_rows(), "The settings of every profile.",
+                               "tab-profiles")
 
 # %% [markdown]
 # ## What the report does not state
@@ -73,10 +71,10 @@ Markdown(report.markdown_table(report.profile_rows(), "The settings of every pro
 
 # %%
 first = study_profiles(profile)[0]
-Markdown(report.markdown_table(report.choices_rows(profile_config(first, "meta-sgd"),
+report.table(report.choices_rows(profile_config(first, "meta-sgd"),
                                                    PROBES[first]),
                                "The report's unstated settings and our choices.",
-                               "tab-choices"))
+                               "tab-choices")
 
 # %% [markdown]
 # ## The runs behind this book
@@ -86,8 +84,8 @@ Markdown(report.markdown_table(report.choices_rows(profile_config(first, "meta-s
 # evaluation and probe times come from their JSON files.
 
 # %%
-Markdown(report.markdown_table(report.run_rows(studies), "Every run of this build's "
-                               "profile: cost, device and torch version.", "tab-runs"))
+report.table(report.run_rows(studies), "Every run of this build's "
+                               "profile: cost, device and torch version.", "tab-runs")
 
 # %% [markdown]
 # ## Time per chapter
@@ -97,8 +95,8 @@ Markdown(report.markdown_table(report.run_rows(studies), "Every run of this buil
 # chapter's own time appears from the next build on.
 
 # %%
-Markdown(report.markdown_table(report.notebook_timings(Path("book/executed/timings.json")),
-                               "Execution time per chapter, latest build.", "tab-timings"))
+report.table(report.notebook_timings(Path("book/executed/timings.json")),
+                               "Execution time per chapter, latest build.", "tab-timings")
 
 # %% [markdown]
 # ## Execution

@@ -6,6 +6,12 @@ page shows a traceback, and, in headless Chromium from ``file://`` with no netwo
 each page paints, that MathJax typesets math and that saved ipywidgets render (the
 assets come from ``book/_offline``, not from CDNs).
 
+The build's own additions are checked too: each chapter's download menu offers its
+executed ``.ipynb`` and its ``.py`` source and the page says how to open it live
+(``make lab``); the page ``book/how_built`` records every chapter's execution (papermill's
+metadata), the package versions and the machine; and, with a notebook of its own, the
+terminal shows a running tqdm bar and a long quiet cell while the build executes it.
+
 What the math/widget test relies on: at least one chapter has display math and one shows
 an ipywidgets widget (today ``notebooks/05_explorer.py``: an equation and an
 ``IntSlider``). The test finds such pages itself and fails if there are none.
@@ -264,3 +270,108 @@ def test_failing_notebook_stops_build(tmp_path: Path) -> None:
     assert not (out / "_build" / "html").exists(), "a failed build left HTML published"
     if real_mtime is not None:
         assert real_index.stat().st_mtime == real_mtime, "the test touched the real book"
+
+
+def _menu_links(page_html: str) -> dict[str, str]:
+    """The download menu of a page (sphinx-book-theme): item text -> href."""
+    menu = re.search(r'dropdown-download-buttons">(.*?)</ul>', page_html, re.S)
+    assert menu, "the page has no download menu"
+    return {text: href for href, text in re.findall(
+        r'<a href="([^"]+)".*?btn__text-container">([^<]+)<', menu.group(1), re.S)}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_offers_ipynb_and_py(built_book: Path, chapter: str) -> None:
+    """The download menu has the executed notebook and the source; the page says how to
+    open it live (make lab)."""
+    page = built_book / f"{chapter}.html"
+    html = page.read_text()
+    links = _menu_links(html)
+    assert {".ipynb", ".py"} <= set(links), links
+    stem = Path(chapter).name
+    ipynb = (page.parent / links[".ipynb"]).resolve()
+    source = (page.parent / links[".py"]).resolve()
+    assert ipynb.name == f"{stem}.ipynb" and ipynb.is_file(), ipynb
+    executed = nbformat.read(ipynb, as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["profile"] == "smoke"
+    assert source.read_bytes() == (REPO / "notebooks" / f"{stem}.py").read_bytes()
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "make lab" in text and f"notebooks/{stem}.py" in text
+
+
+def test_build_page_records_each_chapter(built_book: Path) -> None:
+    """book/how_built lists every chapter with its execution time and parameters, the
+    package versions and the machine."""
+    import html as html_module
+    from importlib import metadata
+
+    html = (built_book / "book" / "how_built.html").read_text()
+    table = re.search(r'id="tab-build-chapters".*?</table>', html, re.S)
+    assert table, "the build page has no table of chapters"
+    for chapter in CHAPTERS:
+        stem = Path(chapter).name
+        row = re.search(rf'href="executed/{stem}.html.*?</tr>', table.group(0), re.S)
+        assert row, f"the build page has no row for {stem}"
+        meta = nbformat.read(EXECUTED / f"{stem}.ipynb", as_version=4).metadata["papermill"]
+        text = html_module.unescape(re.sub(r"<[^>]+>", "", row.group(0)))
+        assert "profile='smoke'" in text and "seeds=[0]" in text, text
+        assert meta["start_time"][:10] in text, text
+        assert f"{meta['duration']:.1f} s" in text or " min " in text, text
+    assert f"<td><p>{metadata.version('torch')}</p></td>" in html
+    assert "Operating system" in html and "CPU" in html and "GPU" in html
+    assert str(REPO.resolve()) not in html
+
+
+PROGRESS_NOTEBOOK = textwrap.dedent(
+    """\
+    # %% tags=["parameters"]
+    profile = "cpu"
+
+    # %%
+    import time
+    from tqdm.auto import tqdm
+    for _ in tqdm(range(8), desc="demo run"):
+        time.sleep(0.3)
+
+    # %%
+    time.sleep(2.5)
+    """
+)
+
+
+def test_progress_shows_while_a_notebook_runs(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A tqdm bar in the kernel (an ipywidgets bar) and a long quiet cell print lines."""
+    monkeypatch.syspath_prepend(str(REPO / "book"))
+    import build
+
+    monkeypatch.setattr(build, "BAR_EVERY_S", 0.5)
+    monkeypatch.setattr(build, "QUIET_CELL_S", 1.5)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "01_progress.py").write_text(PROGRESS_NOTEBOOK)
+    status = build.main(["--profile", "smoke", "--notebooks-dir", str(notebooks),
+                         "--output-dir", str(tmp_path / "out"), "--execute-only"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    bar = [ln for ln in out.splitlines() if "01_progress, cell 2/3: demo run: " in ln]
+    assert len(bar) >= 2, out  # at least one line while running, one when full
+    assert re.search(r"demo run: [1-7]/8, .* elapsed, ETA ", bar[0]), bar
+    assert re.search(r"demo run: 8/8, .* elapsed, ETA 00:00", bar[-1]), bar
+    assert re.search(r"01_progress, cell 3/3: running for 0:0\d \(time\.sleep\(2\.5\)\)", out), out
+
+
+def test_progress_reads_tqdm_text_bars(monkeypatch) -> None:
+    """A tqdm text bar on stderr (no ipywidgets) gives the same lines as a widget bar."""
+    monkeypatch.syspath_prepend(str(REPO / "book"))
+    import build
+
+    lines: list[str] = []
+    progress = build.Progress("[1/1] 01_x", [1, 0, 2], every=0.0, write=lines.append)
+    progress.text("\rmaml seed 0:  50%|#####     | 5/10 [00:05<00:05,  1.00it/s]")
+    progress.text("\rmaml seed 0: 100%|##########| 10/10 [00:10<00:00,  1.00it/s]\n")
+    progress.text("\rmaml seed 0: 100%|##########| 10/10 [00:10<00:00,  1.00it/s]\n")
+    progress.text("a warning that is no bar\n")
+    assert lines == [
+        "      [1/1] 01_x: maml seed 0: 5/10, 00:05 elapsed, ETA 00:05, 1.00it/s",
+        "      [1/1] 01_x: maml seed 0: 10/10, 00:10 elapsed, ETA 00:00, 1.00it/s",
+    ]
