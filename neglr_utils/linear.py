@@ -20,6 +20,9 @@ linear-model chapter (``notebooks/*_linear_model.py``); the conventions are:
 - Meta-SGD (Li et al. 2017) learns ``alpha`` with the outer loop (`fit_meta_sgd`); *tied*
   uses the learned rate at test too, *untied* adapts with a fixed ``alpha_r`` instead.
 
+The last section turns these results into the chapter's sentences and table rows
+(`gain_sentence`, `scan_sentence`, `learned_rows`, ...) with the book's formatter `report.fmt`.
+
 References: A. Bernacchia, ICLR 2021, arXiv:2102.00940; Z. Li et al., arXiv:1707.09835.
 """
 
@@ -39,6 +42,7 @@ RATE_TOL = 1e-4  # absolute tolerance of a refined optimal rate
 GRID_END_TOL = 1e-3  # a refined minimiser this close to an end of its grid is "at the end"
 STEP_GROWTH = 1.25  # outer gradient descent: step-size growth after an accepted step
 MIN_STEP = 1e-300  # outer gradient descent gives up when backtracking shrinks the step below
+SAME_RATE_TOL = 1e-3  # learned rates closer than this count as the same (display text)
 
 
 @dataclass(frozen=True)

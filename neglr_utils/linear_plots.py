@@ -13,16 +13,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from .linear import LossCurve, RateComparison
+from .linear import LossCurve, RateComparison, Regime
 from .stats import Interval
 
 RATE_LABEL = r"training rate $\alpha_t$"
 RATIO_LABEL = r"parameters per query sample, $p\,/\,(m\,n_v)$"
 GAIN_THRESHOLD = 1e-3  # the gain axis is linear below this magnitude, logarithmic above
+HEADROOM = 1.6  # `plot_objective_panels`: y-axis top over the largest mean of the scaling curve
+PANEL_WIDTH = 5.5  # inches per panel of a figure with one panel per regime
 
 
 def _ax(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
+
+
+def regime_title(regime: Regime) -> str:
+    """A panel title: the regime's name and its ``p / (m n_v)``."""
+    return f"{regime.name}: p / (m n_v) = {regime.ratio:.2g}"
 
 
 def _band(ax: Axes, x: np.ndarray, intervals: Sequence[Interval], label: str,
@@ -129,3 +136,33 @@ def plot_objectives(curves: Mapping[str, LossCurve], marks: Mapping[str, float],
     if legend:
         ax.legend(fontsize="small")
     return ax
+
+
+Panel = tuple[Mapping[str, LossCurve], Mapping[str, float], LossCurve]
+
+
+def plot_objective_panels(panels: Mapping[str, Panel], axes: Sequence[Axes] | None = None,
+                          height: float = 4.8) -> list[Axes]:
+    """`plot_objectives` side by side, with one legend of the curves below the panels.
+
+    ``panels``: title -> ``(curves, marks, scale)``, the curves and marks of
+    `plot_objectives` (the same curve labels in every panel) and the curve whose largest mean,
+    times ``HEADROOM``, is the top of the y-axis (a steep objective would flatten the others).
+    Each panel's own legend lists its marked rates with their values. ``axes``: one per panel
+    (default: a new figure of ``PANEL_WIDTH`` inches per panel by ``height``).
+    """
+    if axes is None:
+        axes = plt.subplots(1, len(panels), figsize=(PANEL_WIDTH * len(panels), height),
+                            squeeze=False)[1][0]
+    for ax, (title, (curves, marks, scale)) in zip(axes, panels.items(), strict=True):
+        plot_objectives(curves, marks, ax=ax, legend=False)
+        top = HEADROOM * scale.mean().max()
+        ax.set_ylim(-0.03 * top, top)
+        ax.set_title(title)
+        handles, labels = ax.get_legend_handles_labels()
+        n = len(curves)
+        ax.legend(handles[n:], labels[n:], loc="upper left", fontsize="x-small")
+    fig = axes[0].figure
+    fig.legend(handles[:n], labels[:n], loc="lower center", ncol=n, fontsize="small")
+    fig.subplots_adjust(bottom=0.22)
+    return list(axes)

@@ -21,12 +21,12 @@
 # loss after adaptation is negative in his settings, while the best rate for adaptation at
 # test time, $\alpha_r$, is positive. This chapter derives that model from scratch, solves
 # meta-training exactly, and answers in three figures: the test loss against $\alpha_t$ in
-# an under- and an over-parameterised regime (*Test loss against the training rate*); the
-# optimal $\alpha_t$ and what it gains as the ratio of parameters to meta-training data
-# varies (*The optimal training rate against the amount of meta-training data*); and what
-# the outer loop can see of the rate, with a table of where Meta-SGD's learned rates go
-# (*What the outer loop sees*). Everything here is exact or sampled in seconds on one CPU
-# core; nothing is trained on images.
+# an under- and an over-parameterised regime ({numref}`fig-linear-loss`); the optimal
+# $\alpha_t$ and what it gains as the ratio of parameters to meta-training data varies
+# ({numref}`fig-linear-ratio`); and what the outer loop can see of the rate
+# ({numref}`fig-linear-outer`), with a table of where Meta-SGD's learned rates go
+# ({numref}`tab-linear-learned`). Everything here is exact or sampled in seconds on one
+# CPU core; nothing is trained on images.
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -40,15 +40,14 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown
 
+from neglr_utils import report
 from neglr_utils.linear import (
     LinearTask,
     MetaSGDConfig,
     MetaTrainSet,
     Regime,
-    best_adaptation_rate,
     best_tied_rate,
     compare_rates,
     learn_rates,
@@ -61,8 +60,20 @@ from neglr_utils.linear import (
 from neglr_utils.linear_plots import (
     plot_gains,
     plot_loss_curve,
-    plot_objectives,
+    plot_objective_panels,
     plot_optimal_rates,
+    regime_title,
+)
+from neglr_utils.linear_text import (
+    find_learned,
+    gain_sentence,
+    learned_rows,
+    meta_sgd_sentence,
+    objective_sentence,
+    regime_rows,
+    scan_sentence,
+    setup_sentence,
+    summary_bullets,
 )
 from neglr_utils.params import check_parameters
 
@@ -150,37 +161,26 @@ seed = seeds[0]
 # parameters, so the regimes are on either side whichever count one takes). The test rate
 # $\alpha_r$ is fixed, positive and close to the best one of {eq}`lin-alpha-r`. Every
 # number below is an exact expectation over test tasks, averaged over independently
-# sampled meta-training sets; the intervals are over those sets.
+# sampled meta-training sets; the intervals are over those sets. {numref}`tab-linear-regimes`
+# lists the sizes.
 
 # %%
 task = LinearTask(p=50, nu=1.0, sigma=1.0, w0_norm=1.0)
-regimes = (Regime("under-parameterised", task, MetaTrainSet(m=100, n_t=10, n_v=5),
-                  n_r=20, alpha_r=0.2),
-           Regime("over-parameterised", task, MetaTrainSet(m=3, n_t=10, n_v=5),
-                  n_r=20, alpha_r=0.2))
+under = Regime("under-parameterised", task, MetaTrainSet(m=100, n_t=10, n_v=5), n_r=20, alpha_r=0.2)
+over = Regime("over-parameterised", task, MetaTrainSet(m=3, n_t=10, n_v=5), n_r=20, alpha_r=0.2)
+regimes = (under, over)
 n_sets = 6 if smoke else 30  # meta-training sets per regime
 rates = np.linspace(-3.0, 1.5, 19 if smoke else 46)  # the plotted grid of rates
 search = np.linspace(-3.0, 1.5, 10)  # the optimum: best of this grid, refined by Brent
 
-pd.DataFrame([{"regime": r.name, "p": r.task.p, "m": r.train.m, "n_t": r.train.n_t,
-               "n_v": r.train.n_v, "query rows m n_v": r.train.n_query,
-               "all samples m (n_t + n_v)": r.train.m * (r.train.n_t + r.train.n_v),
-               "p / (m n_v)": r.ratio, "n_r": r.n_r, "alpha_r": r.alpha_r,
-               "sets": n_sets} for r in regimes]).set_index("regime")
+# %%
+Markdown(report.markdown_table(regime_rows(regimes, n_sets), (
+    "The two regimes: $p$ parameters; $m$ meta-training tasks of $n_t$ support and $n_v$ query "
+    "samples; test tasks of $n_r$ samples adapted with the rate $\\alpha_r$; the number of "
+    "meta-training sets sampled."), "tab-linear-regimes"))
 
 # %%
-under, over = regimes
-Markdown(
-    f"The tasks have $p = {task.p}$ parameters, $\\nu = {task.nu:g}$, $\\sigma = {task.sigma:g}$ "
-    f"and $\\|w_0\\| = {task.w0_norm:g}$; each meta-training task has $n_t = {under.train.n_t}$ "
-    f"support and $n_v = {under.train.n_v}$ query samples. With $m = {under.train.m}$ tasks "
-    f"there are {under.train.n_query} query rows for {task.p} parameters; with "
-    f"$m = {over.train.m}$ there are {over.train.n_query}, and "
-    f"{over.train.m * (over.train.n_t + over.train.n_v)} samples in all. A test task has "
-    f"$n_r = {under.n_r}$ samples; for an initialisation at $w_0$, {{eq}}`lin-alpha-r` gives "
-    f"$\\alpha_r^* = {best_adaptation_rate(task, under.n_r):.3f}$, and we adapt with "
-    f"$\\alpha_r = {under.alpha_r:g}$."
-)
+Markdown(setup_sentence(under, over))
 
 # %% [markdown]
 # ## Test loss against the training rate
@@ -190,46 +190,15 @@ sets = {r.name: sample_sets(r, n_sets, seed) for r in regimes}
 curves = {r.name: loss_curve(r, sets[r.name], rates) for r in regimes}
 best = {r.name: compare_rates(r, sets[r.name], search) for r in regimes}
 
+# %% mystnb={"figure": {"name": "fig-linear-loss", "caption": "Expected test loss after one adaptation step with the fixed positive rate $\\alpha_r$, for the initialisation $\\omega^*(\\alpha_t)$ meta-trained exactly with training rate $\\alpha_t$, in the under-parameterised (left) and the over-parameterised regime (right); mean over meta-training sets, band: 95 % CI over those sets. The band is wider than the differences between rates because it holds the variation from one meta-training set to another, which all rates share (the same sets are used at every rate); the paired comparisons below remove it. The star marks the optimum; dotted: no inner loop in training ($\\alpha_t = 0$); dashed: training with the test rate ($\\alpha_t = \\alpha_r$)."}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, r in zip(axes, regimes, strict=True):
     plot_loss_curve(curves[r.name], best[r.name], ax=ax)
-    ax.set_title(f"{r.name}: p / (m n_v) = {r.ratio:.2g}")
+    ax.set_title(regime_title(r))
 plt.show()
 
-# %% [markdown]
-# **Test loss against the training rate.** Expected test loss after one adaptation step
-# with the fixed positive rate $\alpha_r$, for the initialisation $\omega^*(\alpha_t)$
-# meta-trained exactly with training rate $\alpha_t$ (mean over meta-training sets; band:
-# 95 % CI over those sets). The band is wider than the differences between rates because
-# it holds the variation from one meta-training set to another, which all rates share
-# (the same sets are used at every rate); the paired comparisons below remove it. The star
-# marks the optimum; dotted: no inner loop in training ($\alpha_t = 0$); dashed: training with the
-# test rate ($\alpha_t = \alpha_r$). The sentence below the figure says on which side of
-# zero the optimum lies and what it saves.
-
 # %%
-def sign(x):
-    """The sign of a rate, in words (display only)."""
-    return "negative" if x < 0 else "positive"
-
-
-def ci(iv, digits=4):
-    """An interval as 'mean (95 % CI low to high)' (display only)."""
-    return f"{iv.mean:.{digits}f} (95 % CI {iv.low:.{digits}f} to {iv.high:.{digits}f})"
-
-
-def gain_text(c):
-    """One regime's optimum and gains, as a sentence (display only)."""
-    worse = "worse" if c.alpha_r_vs_zero.mean > 0 else "better"
-    return (f"In the {c.regime.name} regime the optimal training rate is {sign(c.alpha_t_opt)}, "
-            f"$\\alpha_t^* = {c.alpha_t_opt:.2f}$; it lowers the expected test loss from "
-            f"{c.loss_zero.mean:.3f} at $\\alpha_t = 0$ by {ci(c.gain_vs_zero)} and the loss at "
-            f"$\\alpha_t = \\alpha_r$ by {ci(c.gain_vs_alpha_r)}; training with the test rate is "
-            f"{worse} than no inner loop, by {ci(c.alpha_r_vs_zero)} "
-            f"(paired over {c.n_sets} meta-training sets).")
-
-
-Markdown(" ".join(gain_text(best[r.name]) for r in regimes))
+Markdown(" ".join(gain_sentence(best[r.name]) for r in regimes))
 
 # %% [markdown]
 # Why would a step *up* the support loss help? At $\omega = w_0$ the residual of
@@ -240,10 +209,10 @@ Markdown(" ".join(gain_text(best[r.name]) for r in regimes))
 # less in $\omega^*$ (the support noise grows with $|\alpha_t|$ too, but it is averaged
 # over $n_t$ samples); a positive rate shrinks $M_i$ and, near the inverse eigenvalues of
 # $C_i$, cancels it in some directions, which amplifies the noise. This reading predicts
-# that the advantage of a negative rate fades with the label noise, which the next figure
-# tests. For very large $|\alpha_t|$ of either sign, $\omega^*(\alpha_t)$ tends to one and
-# the same limit (the step then dominates $w_i'$; a test checks it), so the sign matters
-# at moderate rates only.
+# that the advantage of a negative rate fades with the label noise, which
+# {numref}`fig-linear-ratio` tests. For very large $|\alpha_t|$ of either sign,
+# $\omega^*(\alpha_t)$ tends to one and the same limit (the step then dominates $w_i'$; a
+# test checks it), so the sign matters at moderate rates only.
 
 # %% [markdown]
 # ## The optimal training rate against the amount of meta-training data
@@ -256,45 +225,18 @@ Markdown(" ".join(gain_text(best[r.name]) for r in regimes))
 # %%
 ms = [3, 8, 25, 200] if smoke else [2, 3, 4, 6, 8, 12, 16, 25, 40, 70, 120, 200]
 noise_levels = (1.0, 0.25)
-scans = {rf"$\sigma = {s:g}$": ratio_scan(replace(regimes[0], task=replace(task, sigma=s)), ms,
-                                          n_tasks=200 if smoke else 400, seed=seed,
-                                          grid=search)
+scans = {rf"$\sigma = {s:g}$": ratio_scan(replace(under, task=replace(task, sigma=s)), ms,
+                                          n_tasks=200 if smoke else 400, seed=seed, grid=search)
          for s in noise_levels}
 
+# %% mystnb={"figure": {"name": "fig-linear-ratio", "caption": "Left: the training rate $\\alpha_t^*$ that minimises the mean expected test loss (adaptation with $\\alpha_r$ fixed), against parameters per query sample $p / (m n_v)$, for two levels of label noise (open markers: the optimum lies at an end of the searched interval, and the true one may lie beyond). Right: the loss it saves over $\\alpha_t = 0$ (solid) and over $\\alpha_t = \\alpha_r$ (dashed), with 95 % intervals of the paired differences over meta-training sets (symmetric-log axis, linear near zero). The dotted line is the interpolation threshold, where the loss of every rate peaks and the intervals widen (the losses there are heavy-tailed, so those intervals are rough)."}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 plot_optimal_rates(scans, ax=axes[0])
 plot_gains(scans, ax=axes[1])
 plt.show()
 
-# %% [markdown]
-# **The optimal training rate against the amount of meta-training data.** Left: the
-# training rate $\alpha_t^*$ that minimises the mean expected test loss (adaptation with
-# $\alpha_r$ fixed), against parameters per query sample $p / (m n_v)$, for two levels of
-# label noise (open markers: the optimum lies at an end of the searched interval, and the
-# true one may lie beyond). Right: the loss it saves over $\alpha_t = 0$ (solid) and over
-# $\alpha_t = \alpha_r$ (dashed), with 95 % intervals of the paired differences over
-# meta-training sets (symmetric-log axis, linear near zero). The dotted line is the
-# interpolation threshold, where the loss of every rate peaks and the intervals widen
-# (the losses there are heavy-tailed, so those intervals are rough). The sentence below
-# says, for each noise level, at how many ratios the optimum is negative and where its
-# gain is distinguishable from zero.
-
 # %%
-def scan_text(label, rows):
-    """The sign pattern and the gains of one noise level, as a sentence (display only)."""
-    opt = np.array([r.alpha_t_opt for r in rows])
-    sig = [r for r in rows if r.gain_vs_zero.low > 0]
-    top = max(rows, key=lambda r: r.gain_vs_zero.mean)
-    ratios = ", ".join(f"{r.regime.ratio:.2g}" for r in sig)
-    where = f" (at $p / (m n_v)$ = {ratios})" if sig else ""
-    return (f"With {label}, $\\alpha_t^*$ is negative at {int(np.sum(opt < 0))} of {len(rows)} "
-            f"ratios (from {opt.min():.2f} to {opt.max():.2f}, searched over "
-            f"[{search[0]:g}, {search[-1]:g}]); its gain over $\\alpha_t = 0$ excludes zero at "
-            f"{len(sig)} of them{where}, and is largest, {top.gain_vs_zero.mean:.3f}, at "
-            f"$p / (m n_v) = {top.regime.ratio:.2g}$.")
-
-
-Markdown(" ".join(scan_text(label, rows) for label, rows in scans.items()))
+Markdown(" ".join(scan_sentence(label, rows, search) for label, rows in scans.items()))
 
 # %% [markdown]
 # ## What the outer loop sees: Meta-SGD in the same model
@@ -306,109 +248,49 @@ Markdown(" ".join(scan_text(label, rows) for label, rows in scans.items()))
 # from $\omega = 0$), with one scalar rate and with one rate per coordinate, starting the
 # rate at $+\alpha_r$ and at $-\alpha_r$. *Untied* uses the same learned $\omega$ but
 # adapts with the fixed $\alpha_r$; the outer objective does not contain $\alpha_r$, so
-# the two variants learn the same $(\omega, \alpha)$ and differ only at test. The figure
-# shows why the outer loop cannot find $\alpha_t^*$: the function of $\alpha$ that it
-# minimises, $\min_\omega \hat{\mathcal{L}}(\omega, \alpha)$, against the two test losses.
+# the two variants learn the same $(\omega, \alpha)$ and differ only at test.
+# {numref}`fig-linear-outer` shows why the outer loop cannot find $\alpha_t^*$: the
+# function of $\alpha$ that it minimises, $\min_\omega \hat{\mathcal{L}}(\omega, \alpha)$,
+# against the two test losses.
 
 # %%
 n_meta = 3 if smoke else 10  # meta-training sets for the Meta-SGD fits (the first ones)
-learned = {(r.name, per_coord, start): learn_rates(
-               r, sets[r.name][:n_meta],
-               MetaSGDConfig(per_coordinate=per_coord, alpha_init=start))
-           for r in regimes for per_coord in (False, True) for start in (r.alpha_r, -r.alpha_r)}
-tied_best = {r.name: best_tied_rate(r, sets[r.name][:n_meta], search) for r in regimes}
-profiles = {r.name: loss_curve(r, sets[r.name][:n_meta], rates, train_profile_loss)
-            for r in regimes}
+few = {r.name: sets[r.name][:n_meta] for r in regimes}
+learned = [learn_rates(r, few[r.name], MetaSGDConfig(per_coordinate=per_coord, alpha_init=start))
+           for r in regimes for per_coord in (False, True) for start in (r.alpha_r, -r.alpha_r)]
+tied_best = {r.name: best_tied_rate(r, few[r.name], search) for r in regimes}
+few_best = {r.name: compare_rates(r, few[r.name], search) for r in regimes}
+scalar = {r.name: find_learned(learned, r, False, r.alpha_r) for r in regimes}  # from +alpha_r
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-for ax, r in zip(axes, regimes, strict=True):
-    few = sets[r.name][:n_meta]
-    untied = loss_curve(r, few, rates)
-    plot_objectives(
-        {"meta-training loss, minimised over $\\omega$": profiles[r.name],
-         "test loss, untied ($\\alpha_r$ fixed)": untied,
-         "test loss, tied ($\\alpha_r = \\alpha$)": loss_curve(r, few, rates, tied_test_loss)},
-        {"learned scalar rate (from $+\\alpha_r$)": learned[(r.name, False, r.alpha_r)].alpha.mean,
-         "optimal training rate (untied)": compare_rates(r, few, search).alpha_t_opt,
-         "optimal tied rate": tied_best[r.name]}, ax=ax, legend=False)
-    top = 1.6 * untied.mean().max()
-    ax.set_ylim(-0.03 * top, top)
-    ax.set_title(f"{r.name}: p / (m n_v) = {r.ratio:.2g}")
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles[3:], labels[3:], loc="upper left", fontsize="x-small")  # the marked rates
-fig.legend(handles[:3], labels[:3], loc="lower center", ncol=3, fontsize="small")  # the curves
-fig.subplots_adjust(bottom=0.22)
+# %%
+profiles = {r.name: loss_curve(r, few[r.name], rates, train_profile_loss) for r in regimes}
+untied = {r.name: loss_curve(r, few[r.name], rates) for r in regimes}
+tied = {r.name: loss_curve(r, few[r.name], rates, tied_test_loss) for r in regimes}
+
+# %% mystnb={"figure": {"name": "fig-linear-outer", "caption": "What the outer loop sees, for the first meta-training sets of each regime (bands: 95 % CI over them): the meta-training loss after the best initialisation for each rate, which is what Meta-SGD's outer loop descends; the expected test loss with the fixed $\\alpha_r$ (untied) and with the same rate at test (tied, which rises steeply away from small positive rates). Vertical lines: where the learned scalar rate converged (mean over sets), the optimal training rate for the untied test loss, and the best tied rate, with their values in each panel's legend."}}
+plot_objective_panels({regime_title(r): (
+    {"meta-training loss, minimised over $\\omega$": profiles[r.name],
+     "test loss, untied ($\\alpha_r$ fixed)": untied[r.name],
+     "test loss, tied ($\\alpha_r = \\alpha$)": tied[r.name]},
+    {"learned scalar rate (from $+\\alpha_r$)": scalar[r.name].alpha.mean,
+     "optimal training rate (untied)": few_best[r.name].alpha_t_opt,
+     "optimal tied rate": tied_best[r.name]},
+    untied[r.name]) for r in regimes})
 plt.show()
 
-# %% [markdown]
-# **What the outer loop sees.** For the first meta-training sets of each regime (bands:
-# 95 % CI over them): the meta-training loss after the best initialisation for each rate,
-# which is what Meta-SGD's outer loop descends; the expected test loss with the fixed
-# $\alpha_r$ (untied) and with the same rate at test (tied, which rises steeply away
-# from small positive rates). Vertical lines: where the learned scalar rate converged
-# (mean over sets), the optimal training rate for the untied test loss, and the best tied
-# rate, with their values in each panel's legend. The sentence below says where the
-# meta-training loss is lowest.
+# %%
+Markdown(objective_sentence(profiles[under.name], profiles[over.name], best[under.name]))
 
 # %%
-low = {name: c.alphas[np.argmin(c.mean())] for name, c in profiles.items()}
-Markdown(
-    f"Under-parameterised, the meta-training loss is lowest at a {sign(low[under.name])} rate "
-    f"(grid minimum at {low[under.name]:.2f}), while the optimal training rate is "
-    f"{best[under.name].alpha_t_opt:.2f}. Over-parameterised, it is at most "
-    f"{profiles[over.name].losses.max():.1e} over the whole grid: the initialisation "
-    f"interpolates the query sets at every rate, so the objective carries no information "
-    f"about $\\alpha$."
-)
+Markdown(report.markdown_table(learned_rows(learned), (
+    "Where Meta-SGD's learned rates go, per regime, kind of rate and starting rate: the learned "
+    "rate (for per-coordinate rates, its mean over coordinates; ± 95 % CI over meta-training "
+    "sets), its range over sets and coordinates, the share of negative coordinates, the "
+    "meta-training loss at convergence, and the expected test loss adapting with the learned "
+    "rate (tied) or with the fixed $\\alpha_r$ (untied)."), "tab-linear-learned"))
 
 # %%
-def fmt(iv, digits=3):
-    """Mean ± 95 % CI half-width (display only)."""
-    return f"{iv.mean:.{digits}f} ± {iv.half:.{digits}f}"
-
-
-pd.DataFrame([{
-    "regime": name, "rates": "per coordinate" if per_coord else "scalar", "start": start,
-    "learned rate (mean)": fmt(res.alpha), "range": f"{res.alpha_range[0]:.2f} to "
-    f"{res.alpha_range[1]:.2f}", "negative coordinates": f"{100 * res.frac_negative.mean:.0f} %",
-    "meta-training loss": fmt(res.train_loss), "test loss, tied": fmt(res.test_tied),
-    "test loss, untied": fmt(res.test_untied), "converged": res.all_converged}
-    for (name, per_coord, start), res in learned.items()]).set_index(["regime", "rates", "start"])
-
-# %% [markdown]
-# **Where Meta-SGD's learned rates go.** One row per regime, kind of rate and starting
-# rate: the learned rate (mean over coordinates for per-coordinate rates; ± 95 % CI over
-# meta-training sets), its range over sets and coordinates, the share of negative
-# coordinates, the meta-training loss at convergence, and the expected test loss adapting
-# with the learned rate (tied) or with the fixed $\alpha_r$ (untied). The sentences below
-# read the table.
-
-# %%
-scalar = {s: learned[(under.name, False, s)] for s in (under.alpha_r, -under.alpha_r)}
-per_coord = learned[(under.name, True, under.alpha_r)]
-starts = {s: learned[(over.name, False, s)].alpha.mean for s in (over.alpha_r, -over.alpha_r)}
-limit = best_adaptation_rate(task, under.train.n_t)
-same_start = abs(scalar[under.alpha_r].alpha.mean - scalar[-under.alpha_r].alpha.mean) < 1e-3
-learned_under = scalar[under.alpha_r]
-Markdown(
-    f"Under-parameterised, the learned scalar rate converges to {fmt(learned_under.alpha)} "
-    f"({'the same from either start' if same_start else 'depending on the start'}): "
-    f"{sign(learned_under.alpha.mean)}. With unlimited tasks it would reach the best "
-    f"adaptation rate for {under.train.n_t}-sample support sets ({{eq}}`lin-alpha-r` with "
-    f"$n_r = n_t$: {limit:.3f}; a test checks this limit), because the meta-training "
-    f"loss is an estimate of the tied test loss with $n_t$ samples. It is not the optimal "
-    f"training rate, {best[under.name].alpha_t_opt:.2f}, nor the best tied rate, "
-    f"{tied_best[under.name]:.3f}. Per coordinate, the learned rates spread from "
-    f"{per_coord.alpha_range[0]:.2f} to {per_coord.alpha_range[1]:.2f}, "
-    f"{100 * per_coord.frac_negative.mean:.0f} % of them negative, although no coordinate "
-    f"differs from another in this model: the extra {task.p - 1} rates lower the "
-    f"meta-training loss to {fmt(per_coord.train_loss)} (scalar: "
-    f"{fmt(learned_under.train_loss)}) and change the tied test loss to "
-    f"{fmt(per_coord.test_tied)} (scalar: {fmt(learned_under.test_tied)}). "
-    f"Over-parameterised, the scalar rate ends at {starts[over.alpha_r]:.3f} when it starts "
-    f"at $+\\alpha_r$ and at {starts[-over.alpha_r]:.3f} when it starts at $-\\alpha_r$: "
-    f"wherever the descent on $\\omega$ reaches zero loss first."
-)
+Markdown(meta_sgd_sentence(learned, best[under.name], over, tied_best[under.name]))
 
 # %% [markdown]
 # ## Summary
@@ -422,24 +304,7 @@ Markdown(
 # The computed results of this chapter:
 
 # %%
-c_under, c_over = best[under.name], best[over.name]
-noisy = next(iter(scans.values()))
-Markdown(
-    f"- The optimal training rate is {c_under.alpha_t_opt:.2f} ({sign(c_under.alpha_t_opt)}) "
-    f"with many tasks and {c_over.alpha_t_opt:.2f} ({sign(c_over.alpha_t_opt)}) with few; "
-    f"it saves {c_under.gain_vs_zero.mean:.4f} and {c_over.gain_vs_zero.mean:.4f} of test "
-    f"loss over no inner loop ($\\alpha_t = 0$), and {c_under.gain_vs_alpha_r.mean:.4f} and "
-    f"{c_over.gain_vs_alpha_r.mean:.4f} over training with the test rate.\n"
-    f"- With the larger label noise it is negative at "
-    f"{sum(r.alpha_t_opt < 0 for r in noisy)} of {len(noisy)} ratios $p / (m n_v)$ from "
-    f"{min(r.regime.ratio for r in noisy):.2g} to {max(r.regime.ratio for r in noisy):.2g}; "
-    f"its largest gain over $\\alpha_t = 0$ is at $p / (m n_v) = "
-    f"{max(noisy, key=lambda r: r.gain_vs_zero.mean).regime.ratio:.2g}$.\n"
-    f"- Meta-SGD's scalar rate, learned from the meta-training loss, converges to "
-    f"{learned_under.alpha.mean:.3f} with many tasks ({sign(learned_under.alpha.mean)}), "
-    f"and with few tasks to a value set by where it starts ({starts[over.alpha_r]:.3f} and "
-    f"{starts[-over.alpha_r]:.3f} from $\\pm\\alpha_r$)."
-)
+Markdown(summary_bullets(best[under.name], best[over.name], next(iter(scans.values())), learned))
 
 # %% [markdown]
 # ## Against the Conv-4 results
@@ -452,9 +317,9 @@ Markdown(
 # parameters and their labels are noisy, and it goes with a *positive* rate at test.
 # Second, a rate learned from the meta-training loss and tied between training and test is
 # pulled, given enough tasks, towards the best *adaptation* rate, which is positive; the
-# negative learned rates in the table above come from over-fitting (per-coordinate rates
-# of either sign on coordinates that are all alike) or from where the descent stopped on a
-# flat, interpolating objective, not from the optimum of {eq}`lin-test`. So if a Conv-4
+# negative learned rates in {numref}`tab-linear-learned` come from over-fitting
+# (per-coordinate rates of either sign on coordinates that are all alike) or from where the
+# descent stopped on a flat, interpolating objective, not from the optimum of {eq}`lin-test`. So if a Conv-4
 # learns negative rates in some layers, this model alone does not explain them as the
 # beneficial negative training rates of {cite:t}`bernacchia2021negative`; and if its rates
 # stay positive, that is what this model expects of a tied, learned rate. Third, the sign

@@ -37,6 +37,19 @@ from neglr_utils.linear import (
     solve_omega,
     train_profile_loss,
 )
+from neglr_utils.linear_text import (
+    find_learned,
+    gain_sentence,
+    interval_text,
+    learned_rows,
+    meta_sgd_sentence,
+    objective_sentence,
+    regime_rows,
+    scan_sentence,
+    setup_sentence,
+    summary_bullets,
+)
+from neglr_utils.report import fmt
 
 TASK = LinearTask(p=6, nu=1.0, sigma=0.7, w0_norm=1.0)
 UNDER = MetaTrainSet(m=8, n_t=4, n_v=3)  # 24 query samples for 6 parameters
@@ -260,3 +273,68 @@ def test_plots_draw_from_results_and_return_their_axes():
                                         ax=axes[3]) is axes[3]
     assert all(ax.has_data() for ax in axes)
     plt.close(fig)
+
+
+def test_objective_panels_share_one_legend_of_the_curves_and_cut_the_y_axis():
+    regime = Regime("under", TASK, UNDER, 5, 0.3)
+    sets = sample_sets(regime, 3, seed=21)
+    curve = loss_curve(regime, sets, np.linspace(-1, 1, 5))
+    panels = {t: ({"a": curve, "b": curve}, {"x": 0.1, "y": -0.2}, curve) for t in ("l", "r")}
+    axes = linear_plots.plot_objective_panels(panels)
+    assert [ax.get_title() for ax in axes] == ["l", "r"]
+    assert axes[0].get_ylim()[1] == pytest.approx(linear_plots.HEADROOM * curve.mean().max())
+    assert len(axes[1].get_legend().get_texts()) == 2  # the marked rates only
+    assert [t.get_text() for t in axes[0].figure.legends[0].get_texts()][0].startswith("a")
+    plt.close(axes[0].figure)
+
+
+@pytest.fixture(scope="module")
+def chapter_results():
+    """A small version of the chapter's computation: two regimes, a scan, Meta-SGD fits."""
+    under = Regime("under-parameterised", TASK, UNDER, 5, 0.3)
+    over = Regime("over-parameterised", TASK_WIDE, OVER, 5, 0.3)
+    grid = np.linspace(-2, 1, 7)
+    sets = {r.name: sample_sets(r, 3, seed=22) for r in (under, over)}
+    best = {r.name: compare_rates(r, sets[r.name], grid) for r in (under, over)}
+    scan = ratio_scan(under, [2, 12], n_tasks=24, seed=0, grid=grid, min_sets=3)
+    learned = [learn_rates(r, sets[r.name], MetaSGDConfig(per_coordinate=pc, alpha_init=s))
+               for r in (under, over) for pc in (False, True) for s in (r.alpha_r, -r.alpha_r)]
+    return under, over, grid, sets, best, scan, learned
+
+
+def test_sentences_state_the_computed_numbers(chapter_results):
+    """Each sentence builder prints the numbers of the results it is given, via `fmt`."""
+    under, over, grid, sets, best, scan, learned = chapter_results
+    c = best[under.name]
+    text = gain_sentence(c)
+    assert fmt(c.alpha_t_opt, "rate", 2) in text and interval_text(c.gain_vs_zero) in text
+    assert f"paired over {c.n_sets} meta-training sets" in text
+    assert ("negative" if c.alpha_t_opt < 0 else "positive") in text
+    iv = c.gain_vs_zero
+    assert interval_text(iv, 3) == (f"{iv.mean:.3f} (95 % CI {iv.low:.3f} to {iv.high:.3f})")
+    text = scan_sentence("noise", scan, grid)
+    n_neg = sum(r.alpha_t_opt < 0 for r in scan)
+    assert f"negative at {n_neg} of 2 ratios" in text and "searched over [-2, 1]" in text
+    assert fmt(max(r.gain_vs_zero.mean for r in scan), "prob", 3) in text
+    assert f"$\\alpha_r = {under.alpha_r:g}$" in setup_sentence(under, over)
+    profiles = {r.name: loss_curve(r, sets[r.name], grid, train_profile_loss)
+                for r in (under, over)}
+    text = objective_sentence(profiles[under.name], profiles[over.name], c)
+    assert f"at most {profiles[over.name].losses.max():.1e}" in text
+    plus = find_learned(learned, under, False, under.alpha_r)
+    text = meta_sgd_sentence(learned, c, over, 0.25)
+    assert fmt(plus.alpha, "rate", 3) in text and "+0.250" in text
+    assert fmt(best_adaptation_rate(TASK, UNDER.n_t), "rate", 3) in text
+    text = summary_bullets(c, best[over.name], scan, learned)
+    assert text.count("\n- ") == 2 and fmt(plus.alpha.mean, "rate", 3) in text
+
+
+def test_table_rows_are_text_and_find_learned_checks_its_key(chapter_results):
+    under, over, _, _, _, _, learned = chapter_results
+    rows = learned_rows(learned)
+    assert len(rows) == 8 and all(isinstance(v, str) for r in rows for v in r.values())
+    assert rows[1]["start"] == "-0.3" and rows[2]["rates"] == "per coordinate"
+    assert rows[0]["learned rate (mean)"] == fmt(learned[0].alpha, "rate", 3)
+    assert regime_rows([under, over], 3)[1]["p / (m n_v)"] == f"{over.ratio:.2g}"
+    with pytest.raises(ValueError, match="no learn_rates result"):
+        find_learned(learned, under, False, 0.123)
