@@ -70,6 +70,7 @@ class ProbeJob:
     config: ProbeConfig
     conditions: tuple[Condition, ...]
     mechanism_tasks: int = 0
+    compiled: bool = False  # embed with torch.compile (worth its ~15 s beyond smoke)
 
 
 MECHANISM_TASKS = {"cpu": 1000, "cpu-mini": 1000, "smoke": 20, "paper": 1000}
@@ -87,9 +88,12 @@ def probe_plan(sweep: Sweep) -> list[ProbeJob]:
         conds = default_conditions(spec.algo) if main_run and spec.algo == "meta-sgd" \
             else (TRAINED,)
         diagnose = main_run and spec.algo in ("maml", "meta-sgd")
-        jobs.append(ProbeJob(d, cfg, conds, MECHANISM_TASKS[spec.profile] if diagnose else 0))
+        compiled = spec.profile != "smoke"
+        jobs.append(ProbeJob(d, cfg, conds, MECHANISM_TASKS[spec.profile] if diagnose else 0,
+                             compiled))
         if cfg.disjoint and main_run and spec.algo in ("maml", "meta-sgd"):
-            jobs.append(ProbeJob(d, dataclasses.replace(cfg, disjoint=False), (TRAINED,)))
+            jobs.append(ProbeJob(d, dataclasses.replace(cfg, disjoint=False), (TRAINED,),
+                                 compiled=compiled))
     return jobs
 
 
@@ -120,7 +124,7 @@ def run_job(job: ProbeJob, *, data_root: str | None, device: str, progress: bool
             ) -> None:
     """The probe conditions of one run, then its rate meta-gradient diagnostic."""
     ensure_probes([job.run_dir], job.config, lambda algo: job.conditions, data_root=data_root,
-                  device=device, progress=progress)
+                  device=device, progress=progress, compiled=job.compiled)
     if job.mechanism_tasks:
         ensure_mechanism(job.run_dir, n_tasks=job.mechanism_tasks, data_root=data_root,
                          device=device)

@@ -19,6 +19,7 @@ from neglr_utils.probe import (
     conv_scaled,
     default_conditions,
     ensure_probes,
+    feature_fn,
     load_results,
     probe_pairs,
     probe_run,
@@ -266,3 +267,17 @@ def test_cli_has_probe_command():
                                       "separate", "--no-sign-sweep", "--disjoint"])
     assert args.run_dirs == ["a", "b"] and args.iterations == 10
     assert args.bn_mode == "separate" and not args.sign_sweep and args.disjoint
+
+
+def test_compiled_embedding_gives_the_probe_s_numbers_float64():
+    """The torch.compile fast path of the probe equals the eager probe (float64)."""
+    params, rates = make_model()
+    a, b = make_tasks()
+    eager = probe_pairs(params, rates, STEPS, a, b, batch_size=5).as_dict()
+    fast = probe_pairs(params, rates, STEPS, a, b, batch_size=5, compiled=True).as_dict()
+    for k in eager:
+        assert (eager[k] == fast[k]).all(), k
+    ep = a.get(0, 5)
+    x = torch.cat([ep.x_support, ep.x_query], 1)
+    torch.testing.assert_close(feature_fn(True)(params, x), feature_fn(False)(params, x),
+                               rtol=1e-12, atol=1e-12)
