@@ -14,13 +14,18 @@ PROFILE ?= cpu
 NEGLR_DATA ?= $(abspath $(wildcard ../shared/data))
 export NEGLR_DATA
 STAMP := $(VENV)/.neglr-installed
+# Threads on a small shared machine (benchmarks/results/cpu2-threads.json): idle OpenMP
+# threads spin only briefly, so a busy neighbour does not slow torch down many-fold;
+# book/build.py gives each chapter's kernel the cores free when it starts, and the
+# study's lanes one thread each.
+export GOMP_SPINCOUNT ?= 10000
 # make lab: the port on 127.0.0.1, the file opened first, more JupyterLab options
 # (e.g. LAB_ARGS=--no-browser on a machine without a browser).
 LAB_PORT ?= 8888
 LAB_OPEN ?= notebooks/07_explorer.py
 LAB_ARGS ?=
 
-.PHONY: install data test book bench clean lab
+.PHONY: install data test book bench clean lab study
 
 $(STAMP): pyproject.toml constraints.txt scripts/install_learn2learn.sh scripts/install_system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +52,12 @@ book: install data
 # notebooks (settings override inside .venv, see scripts/lab.py), widgets live.
 lab: install
 	$(PY) scripts/lab.py --port $(LAB_PORT) $(LAB_ARGS) $(LAB_OPEN)
+
+# The CPU study (results/cpu): every run, evaluation and probe that is missing; resumable.
+# STUDY_ARGS passes options, e.g. STUDY_ARGS="--max-minutes 60".
+STUDY_ARGS ?=
+study: install data
+	$(PY) -m neglr_utils study --profile cpu $(STUDY_ARGS)
 
 bench: install
 	$(PY) benchmarks/bench_meta.py

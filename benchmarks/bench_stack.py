@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-l2l", action="store_true")
+    ap.add_argument("--shapes", default="omniglot,mini-imagenet-32,paper",
+                    help="which shapes to run (comma-separated)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -117,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     ms = [int(x) for x in args.models.split(",")] if not args.quick else [1, 2]
     result = {"machine": machine_info(device), "threads": args.threads, "device": str(device),
               "repeats": args.repeats if not args.quick else 1, "shapes": {}}
+    chosen = set(args.shapes.split(","))
     for name, (profile, size, hidden) in shapes(args.quick).items():
+        if name not in chosen and not args.quick:
+            continue
         result["shapes"][name] = []
         for m in ms:
             if name == "paper" and m > 3 and device.type == "cpu":
@@ -126,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                           iters=args.iters if not args.quick else 1, device=device,
                           with_l2l=not args.no_l2l)
             result["shapes"][name].append(row)
+            if args.out:  # after every row, so an interrupted run keeps what it measured
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps(result, indent=1))
             print(f"{name} M={m}: stacked {row['median']['stacked']:.3f} s/model-it, "
                   f"x{row['speedup_over_separate']:.2f} vs separate"
                   + (f", x{row['speedup_over_learn2learn']:.2f} vs learn2learn"

@@ -63,6 +63,8 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 from traitlets import Any
 
+from neglr_utils.runtime import free_cores
+
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 sys.path.insert(0, str(BOOK))
@@ -390,6 +392,16 @@ def injected_cell_numbers(nb: nbformat.NotebookNode) -> list[int]:
     return numbers[:at] + [0] + numbers[at:]
 
 
+def kernel_threads() -> None:
+    """Give the next kernel the cores free now (``OMP_NUM_THREADS``; ``NEGLR_THREADS``
+    overrides): on a 2-core machine beside a busy process torch's default two spinning
+    threads ran 3.4x slower, one thread as fast as idle (benchmarks/results/
+    cpu2-threads.json). Each chapter's kernel starts fresh, so each gets its own count."""
+    chosen = os.environ.get("NEGLR_THREADS", "")
+    os.environ["OMP_NUM_THREADS"] = chosen if chosen.isdigit() else str(free_cores())
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+
 def execute(notebook: Path, layout: Layout, parameters: dict[str, object], label: str = ""
             ) -> float:
     """Execute one notebook with papermill into ``executed/NN_name.ipynb``; return seconds.
@@ -408,6 +420,7 @@ def execute(notebook: Path, layout: Layout, parameters: dict[str, object], label
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
     }
+    kernel_threads()
     start = time.perf_counter()
     try:
         with Progress(label or notebook.stem, injected_cell_numbers(nb)) as progress:

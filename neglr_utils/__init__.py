@@ -8,7 +8,14 @@ many runs; ``io``, ``runtime``, ``stats`` and ``published`` are shared helpers.
 
 __version__ = "0.2.0"
 
-from . import published, report  # noqa: F401  (modules notebooks use by name)
+import os as _os
+
+# Before torch loads (a default only): idle OpenMP threads spin briefly, then sleep, so a
+# busy neighbour process does not slow torch down many-fold on a small machine
+# (benchmarks/results/cpu2-threads.json). Thread counts are set by `configure_threads`.
+_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+from . import published, report  # noqa: E402, F401  (modules notebooks use by name)
 from .analysis import RateStats, rate_table, rates_by_layer, run_rate_evolution
 from .endpoints import changes, compare, verdict
 from .episodes import Episode, EpisodeSampler, EpisodeSet
