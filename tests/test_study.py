@@ -49,6 +49,6 @@ def test_probe_plan_per_algorithm(tmp_path):
 def test_prepare_trains_only_what_is_cheap(tmp_path, real_data_root, monkeypatch):
     monkeypatch.setenv("NEGLR_DATA", str(real_data_root))
     notes = prepare("cpu", (0,), root=str(tmp_path), max_train_minutes=0.0, progress=False)
-    assert len(notes) == 7 and all("not trained" in n and "min" in n for n in notes)
+    assert len(notes) == 7 and all("not started" in n and "minutes" in n for n in notes)
     assert all("python -m neglr_utils study --profile cpu" in n for n in notes)
     assert not list(tmp_path.rglob("final.pt"))
