@@ -84,13 +84,16 @@ def study_episode(profile_name: str):
                           device=dev).sample(1)
 
 
+episodes = {name: study_episode(name) for name in ("cpu", "cpu-mini")
+            if PROFILES[name].dataset in datasets}
+
 # %% mystnb={"figure": {"name": "fig-episode-omniglot", "caption": "One Omniglot episode (meta-train split, 28×28, 5-way 1-shot, 3 queries per class): the support image of each class (left column) and its query images, each row one label. Rotated characters are classes of their own."}}
-plot_episode(study_episode("cpu"))
+plot_episode(episodes["cpu"])
 plt.show()
 
 # %% mystnb={"figure": {"name": "fig-episode-mini", "caption": "One mini-ImageNet episode at 32×32, the resolution of the CPU study (meta-train split, 5-way 1-shot, 3 queries per class)."}}
-if "mini-imagenet" in datasets:
-    plot_episode(study_episode("cpu-mini"))
+if "cpu-mini" in episodes:
+    plot_episode(episodes["cpu-mini"])
 else:
     plt.figure(figsize=(4, 1)).text(0.5, 0.5, "mini-ImageNet is not available here", ha="center")
 plt.show()
