@@ -340,6 +340,14 @@ def _describe(ref: Ref) -> str:
     return f"{member} in archive {archive}" if archive else member
 
 
+def _short(ref: Ref) -> str:
+    """`_describe` without the machine's folders (for warnings, which notebooks show)."""
+    archive, member = ref
+    if archive:
+        return f"{member} in {Path(archive).name}"
+    return "/".join(Path(member).parts[-3:])
+
+
 def _class_folder(refs: list[Ref]) -> str:
     """Where a class's images are: its folder, or its folder inside an archive."""
     archive, member = refs[0]
@@ -448,7 +456,7 @@ def _check_disjoint(split: str, classes: dict[str, list[Ref]],
     if copies:
         twin, other, ref = copies[0]
         warnings.warn(f"{len(copies)} image(s) of {where} split {split} are byte-identical to "
-                      f"images of other splits, e.g. {_describe(twin)} and {_describe(ref)} "
+                      f"images of other splits, e.g. {_short(twin)} and {_short(ref)} "
                       f"({other}). A few are ImageNet's own duplicates (the standard split "
                       "has 7); many mean a copying mistake", stacklevel=2)
 

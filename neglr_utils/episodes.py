@@ -173,19 +173,10 @@ class EpisodeSet:
     tasks: ``episodes.batches(7)`` and ``episodes.batches(100)`` yield the same ones.
     """
 
-    def __init__(
-        self,
-        split: ImageSplit,
-        n_way: int,
-        k_shot: int,
-        k_query: int,
-        n_episodes: int,
-        *,
-        seed: int,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-        disjoint_from: EpisodeSet | None = None,
-    ) -> None:
+    def __init__(self, split: ImageSplit, n_way: int, k_shot: int, k_query: int,
+                 n_episodes: int, *, seed: int, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32, disjoint_from: EpisodeSet | None = None
+                 ) -> None:
         self.sampler = EpisodeSampler(
             split, n_way, k_shot, k_query, seed=seed, device=device, dtype=dtype
         )

@@ -48,6 +48,12 @@ QUERY_BN = ("transductive", "support")
 Rates = Mapping[str, Tensor | float]
 
 
+def check_choice(name: str, value: object, choices: tuple) -> None:
+    """A clear error for a config field outside its choices."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}; choose one of {choices}")
+
+
 @dataclass(frozen=True)
 class MetaConfig:
     """The inner loop: algorithm, its rate(s) and steps."""
@@ -64,14 +70,10 @@ class MetaConfig:
     query_bn: str = "transductive"
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo={self.algo!r}; choose one of {ALGOS}")
-        if self.adapt not in ADAPT_MODES:
-            raise ValueError(f"adapt={self.adapt!r}; choose one of {ADAPT_MODES}")
-        if self.rate_init not in RATE_INITS:
-            raise ValueError(f"rate_init={self.rate_init!r}; choose one of {RATE_INITS}")
-        if self.query_bn not in QUERY_BN:
-            raise ValueError(f"query_bn={self.query_bn!r}; choose one of {QUERY_BN}")
+        check_choice("algo", self.algo, ALGOS)
+        check_choice("adapt", self.adapt, ADAPT_MODES)
+        check_choice("rate_init", self.rate_init, RATE_INITS)
+        check_choice("query_bn", self.query_bn, QUERY_BN)
         if not isinstance(self.inner_lr, numbers.Real) or isinstance(self.inner_lr, bool):
             raise ValueError(f"inner_lr={self.inner_lr!r} must be a number")
         if not math.isfinite(self.inner_lr):

@@ -38,7 +38,7 @@ from . import io
 from .data import DATASETS, ImageSplit, load_split
 from .episodes import Episode, EpisodeSampler, EpisodeSet, check_episode_shape
 from .lock import RunLock, StopSignals
-from .meta import MetaConfig, effective_rates, evaluate
+from .meta import MetaConfig, check_choice, effective_rates, evaluate
 from .models import Conv4Config, Params
 from .runtime import device_description, package_versions, resolve_device
 from .stack import Stack, check_stackable
@@ -76,10 +76,8 @@ class RunConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r}; choose one of {DATASETS}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r}; choose one of {DTYPES}")
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("dtype", self.dtype, DTYPES)
         for name in ("n_way", "k_shot", "meta_batch_size", "n_iterations", "hidden",
                      "val_every", "n_val_episodes", "log_every", "ckpt_every"):
             value = getattr(self, name)

@@ -15,9 +15,9 @@ def test_the_cpu_study_covers_both_datasets_three_algorithms_three_seeds_and_the
     assert {s.profile for s in main} == {"cpu", "cpu-mini"} and {s.seed for s in main} == {0, 1, 2}
     ablation = [s for s in specs if s.overrides]
     assert {s.overrides for s in ablation} == {(("query_bn", "support"),)}
-    assert {s.profile for s in ablation} == {"cpu"} and len(ablation) == 3
+    assert {s.profile for s in ablation} == {"cpu"} and [s.seed for s in ablation] == [0]
     assert specs[0].seed == 0 and specs[-1].seed == 2  # seed 0 of everything first
-    assert [s.seed for s in study_sweep("cpu", seeds=(1,)).specs()] == [1] * 7
+    assert [s.seed for s in study_sweep("cpu", seeds=(1,)).specs()] == [1] * 7  # its first seed
 
 
 def test_the_paper_study_has_no_ablation_and_lives_in_results_paper():

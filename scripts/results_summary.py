@@ -1,0 +1,55 @@
+"""The committed results as Markdown, for README's "Results so far" and closing notes.
+
+    python scripts/results_summary.py [--profile cpu] [--seeds 0 1 2]
+
+Everything comes from the run artifacts under ``results/`` through the same functions
+the book uses (``neglr_utils.report``), so README and the book cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from neglr_utils import PROBES, load_studies, report
+from neglr_utils.profiles import SEEDS
+from neglr_utils.results import Study
+
+
+def study_section(profile: str, study: Study) -> list[str]:
+    """Table 1, accuracies, first negative iterations, the probe and the mechanism."""
+    probe = PROBES[profile]
+    out = [f"### {report.short_label(study)} ({report.scale_label(study)})", "",
+           report.layers_sentence(study), "",
+           report.markdown_table(report.table1_display(study), index="layer"), "",
+           "Iteration from which a layer's mean Meta-SGD rate stays negative:", "",
+           report.markdown_table(report.first_negative_rows(study)), "",
+           report.markdown_table(report.accuracy_rows(study)), "",
+           report.verdict_line(study, probe), ""]
+    if study.probes:
+        out += [report.markdown_table(report.changes_rows(study, probe)), ""]
+    for algo in ("maml", "meta-sgd"):
+        rows = report.mechanism_rows(study, algo)
+        if rows:
+            out += [f"Rate meta-gradient ∂L/∂α per layer ({algo}; negative: the outer "
+                    "loop pushes the rate up):", "", report.markdown_table(rows), ""]
+    rows = report.ablation_rows(study)
+    if rows and any(r for r in rows):
+        out += ["BatchNorm ablation (Meta-SGD trained with support-set statistics):", "",
+                report.markdown_table(rows), ""]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    args = parser.parse_args(argv)
+    studies = load_studies(args.profile, args.seeds)
+    lines = [report.markdown_table(report.run_rows(studies)), ""]
+    for profile, study in studies.items():
+        lines += study_section(profile, study)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
