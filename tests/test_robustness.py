@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from conftest import synthetic_splits, tiny_config, train_tiny
 from PIL import Image
 
 import neglr_utils.cli as cli
+import neglr_utils.data as data
 import neglr_utils.study as study
 from neglr_utils import io
 from neglr_utils.data import CorruptImageError, SplitOverlapError, load_split
@@ -749,7 +751,8 @@ def test_omniglot_character_in_both_halves(data_env):
         load_split("omniglot", "train", data_env, download=False)
 
 
-def test_identical_image_under_another_name_warns(data_env):
+def test_identical_image_under_another_name_warns(data_env, monkeypatch):
+    monkeypatch.setattr(data, "KNOWN_DUPLICATES", 0)  # the standard split's 7 are not warned
     base = make_mini(data_env)
     image = sorted((base / "train").rglob("*.jpg"))[0]
     twin = sorted((base / "val").rglob("*.jpg"))[0]
@@ -760,3 +763,12 @@ def test_identical_image_under_another_name_warns(data_env):
                                          rf"\(train\)") as caught:
         assert load_split("mini-imagenet", "val", data_env).n_classes == 2
     assert str(data_env) not in str(caught[0].message)  # notebooks show it: no machine path
+
+
+def test_as_many_identical_images_as_the_standard_split_are_not_warned(data_env):
+    base = make_mini(data_env)
+    image = sorted((base / "train").rglob("*.jpg"))[0]
+    sorted((base / "val").rglob("*.jpg"))[0].write_bytes(image.read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_split("mini-imagenet", "val", data_env).n_classes == 2
