@@ -538,6 +538,8 @@ def mechanism_rows(study: Study, algo: str) -> list[dict[str, str]]:
     """Per setting and layer: dL/dalpha over seeds (each seed: mean over its tasks), the
     t-statistics per seed, and where the meta-objective pushes the rates."""
     runs = [r for r in study.of(algo) if r.mechanism]
+    if not runs:
+        return [{"": "not computed for these runs (`make study` computes it)"}]
     rows = []
     for (at, bn) in (runs[0].mechanism if runs else {}):
         for layer in [k for k in published.TABLE1_LAYERS if k in runs[0].mechanism[(at, bn)]]:

@@ -62,8 +62,9 @@ names = {p: report.short_label(s) for p, s in studies.items()}
 # where they disagree. We measure it per task over 1,000 meta-training tasks, averaged
 # over each layer's entries, at $\boldsymbol\alpha = 0$ and at the learned rates (MAML:
 # its 0.01 everywhere), with the query normalised transductively (as in training) or with
-# the support set's statistics. Each row gives the mean over seeds, each seed's
-# t-statistic over its tasks, and in how many seeds the push is significant (p < 0.05).
+# the support set's statistics. The study computes it for its first training seed; each
+# row gives the mean over the seeds that have it, each seed's t-statistic
+# over its tasks, and in how many seeds the push is significant (p < 0.05).
 
 # %%
 report.tables(report.table(

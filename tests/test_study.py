@@ -1,5 +1,7 @@
 """The study as a sweep: its grids, stacking policy, probe plan, and what the book trains."""
 
+from pathlib import Path
+
 import pytest
 
 from neglr_utils import probe
@@ -43,6 +45,12 @@ def test_probe_plan_per_algorithm(tmp_path):
     positive = [j for j in jobs if "positive" in j.run_dir]
     assert all(j.conditions == (probe.TRAINED,) and not j.mechanism_tasks for j in positive)
     assert len(by) == len(jobs)
+    diagnosed = sorted(Path(j.run_dir).parent.name + "/" + Path(j.run_dir).name.split("-")[0]
+                       + ("-sgd" if "meta-sgd" in j.run_dir else "")
+                       for j in jobs if j.mechanism_tasks)
+    assert diagnosed == ["mini-imagenet/maml", "mini-imagenet/meta-sgd", "omniglot/maml",
+                         "omniglot/meta-sgd"]  # the first seed's MAML and Meta-SGD only
+    assert all("seed0" in j.run_dir for j in jobs if j.mechanism_tasks)
 
 
 @pytest.mark.realdata
