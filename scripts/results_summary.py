@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [report.markdown_table(report.run_rows(studies)), ""]
     for profile, study in studies.items():
         lines += study_section(profile, study)
+    lines += ["### Paper scale (mini-ImageNet 84×84, `results/paper/`)", "",
+              report.markdown_table(report.paper_progress_rows()), ""]
     print("\n".join(lines))
 
 
