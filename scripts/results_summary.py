@@ -33,7 +33,8 @@ def study_section(profile: str, study: Study) -> list[str]:
             out += [f"Rate meta-gradient ∂L/∂α per layer ({algo}; negative: the outer "
                     "loop pushes the rate up):", "", report.markdown_table(rows), ""]
     rows = report.ablation_rows(study)
-    if rows and any(r for r in rows):
+    if any("not run" not in str(v) for r in rows for k, v in r.items() if "support" in k
+           and "seeds" not in k):
         out += ["BatchNorm ablation (Meta-SGD trained with support-set statistics):", "",
                 report.markdown_table(rows), ""]
     return out
