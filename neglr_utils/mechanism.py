@@ -151,6 +151,11 @@ def _stored(push: LayerPush) -> StoredPush:
     return StoredPush(push.layer, d.mean, d.sd, d.n, push.t, push.test.p, push.positive_entries)
 
 
+def has_mechanism(run_dir: str | os.PathLike) -> bool:
+    """Whether the run directory holds a diagnostic (of any task count)."""
+    return (Path(run_dir) / "mechanism.json").is_file()
+
+
 def ensure_mechanism(run_dir: str | os.PathLike, *, n_tasks: int = 1000, split: str = "train",
                      batch_size: int = 25, data_root: str | os.PathLike | None = None,
                      device: str | torch.device = "cpu") -> dict[tuple[str, str], dict]:

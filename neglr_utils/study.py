@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io import last_iteration
-from .mechanism import ensure_mechanism
+from .mechanism import ensure_mechanism, has_mechanism
 from .meta import ALGOS
 from .probe import TRAINED, Condition, ProbeConfig, default_conditions, ensure_probes
 from .profiles import PROBES, SEEDS, results_root, study_profiles
@@ -219,5 +219,10 @@ def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
     if name == "paper":  # 40,000 task pairs per condition: the GPU chunks probe
         return notes
     for job in probe_plan(sweep):
+        if job.mechanism_tasks and name != "smoke" and not has_mechanism(job.run_dir):
+            notes.append(f"{job.run_dir}: the rate meta-gradient diagnostic is not computed "
+                         f"(a quarter of the run's training time); `python -m neglr_utils "
+                         f"study --profile {name}` computes it")
+            job = dataclasses.replace(job, mechanism_tasks=0)
         run_job(job, data_root=data_root, device=device, progress=progress)
     return notes
