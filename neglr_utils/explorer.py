@@ -107,7 +107,7 @@ class Sweep:
     seconds: float
 
 
-def precompute_sweep(maml_run: Run, msgd_run: Run, tasks_a: EpisodeSet, tasks_b: EpisodeSet,
+def precompute_sweep(maml_run: Run, meta_sgd_run: Run, tasks_a: EpisodeSet, tasks_b: EpisodeSet,
                      grid: Sequence[float] = CONV_GRID, *, bn_mode: str = "joint",
                      batch_size: int = 100) -> Sweep:
     """BatchNorm and head rates stay as learned; both runs use their own inner steps."""
@@ -115,8 +115,8 @@ def precompute_sweep(maml_run: Run, msgd_run: Run, tasks_a: EpisodeSet, tasks_b:
     kw = {"bn_mode": bn_mode, "batch_size": batch_size}
     maml = point(maml_run.params, rule(maml_run), maml_run.config.meta.n_inner_steps,
                  tasks_a, tasks_b, **kw)
-    steps = msgd_run.config.meta.n_inner_steps
-    points = tuple(point(msgd_run.params, rule(msgd_run, {"conv": m}), steps, tasks_a, tasks_b,
+    steps = meta_sgd_run.config.meta.n_inner_steps
+    points = tuple(point(meta_sgd_run.params, rule(meta_sgd_run, {"conv": m}), steps, tasks_a, tasks_b,
                          **kw) for m in grid)
     return Sweep(tuple(float(m) for m in grid), points, maml, len(tasks_a),
                  time.perf_counter() - t0)

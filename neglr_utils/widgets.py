@@ -116,14 +116,14 @@ class LearningRateExplorer:
     does not recompute MAML.
     """
 
-    def __init__(self, maml_run: Run, msgd_run: Run, tasks_a: EpisodeSet, tasks_b: EpisodeSet,
+    def __init__(self, maml_run: Run, meta_sgd_run: Run, tasks_a: EpisodeSet, tasks_b: EpisodeSet,
                  *, bn_mode: str = "joint", batch_size: int = 100, plot: bool = True) -> None:
-        self.runs = dict(zip(EXPLORER_ALGOS, (maml_run, msgd_run), strict=True))
+        self.runs = dict(zip(EXPLORER_ALGOS, (maml_run, meta_sgd_run), strict=True))
         self.tasks = (tasks_a, tasks_b)
         self.bn_mode, self.batch_size, self.plot = bn_mode, batch_size, plot
         self._cache: dict[tuple, Point] = {}
         self.sliders = self._make_sliders(maml_run.config.meta.inner_lr,
-                                          msgd_run.config.meta.n_inner_steps)
+                                          meta_sgd_run.config.meta.n_inner_steps)
         self.status, self.output = w.Label(), w.Output()
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")

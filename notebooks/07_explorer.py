@@ -103,11 +103,11 @@ grid = grid_values(grid_step)
 # %%
 dataset_profile, study = next(iter(load_studies(profile, seeds, root=results_dir).items()))
 maml_run = load_run(study.of("maml")[0].path, device=dev)
-msgd_run = load_run(study.of("meta-sgd")[0].path, device=dev)
-cfg = msgd_run.config
+meta_sgd_run = load_run(study.of("meta-sgd")[0].path, device=dev)
+cfg = meta_sgd_run.config
 split_name = PROBES[dataset_profile].split
 split = load_split(cfg.dataset, split_name, data_root, image_size=cfg.image_size or None)
-tasks_a, tasks_b = explorer_tasks(msgd_run, split, n_pairs, k_query=k_query, seed=cfg.seed,
+tasks_a, tasks_b = explorer_tasks(meta_sgd_run, split, n_pairs, k_query=k_query, seed=cfg.seed,
                                   device=dev)
 Markdown(f"{report.scale_label(study)}, {split_name} split: **{n_pairs} task pairs** with "
          f"**{k_query} query images per class**; {cfg.meta.n_inner_steps} inner steps as "
@@ -122,7 +122,7 @@ Markdown(f"{report.scale_label(study)}, {split_name} split: **{n_pairs} task pai
 # executed, so it needs no kernel.
 
 # %%
-sweep = precompute_sweep(maml_run, msgd_run, tasks_a, tasks_b, grid)
+sweep = precompute_sweep(maml_run, meta_sgd_run, tasks_a, tasks_b, grid)
 display(HTML(static_slider_html(sweep_frames(sweep), [f"conv rates × {m:g}" for m in grid],
                                 initial=grid.index(1.0), title="Meta-SGD: multiplier of "
                                 "every conv layer's learned inner rates")))
@@ -153,7 +153,7 @@ report.table(report.format_numbers(sweep_table(sweep), {
 
 # %%
 t0 = time.perf_counter()
-explorer = LearningRateExplorer(maml_run, msgd_run, tasks_a, tasks_b)
+explorer = LearningRateExplorer(maml_run, meta_sgd_run, tasks_a, tasks_b)
 explorer.widget
 
 # %%

@@ -81,9 +81,9 @@ def test_trained_setting_equals_the_probe_and_the_meta_test_accuracy(runs, tasks
 
 
 def test_negative_multiplier_flips_the_learned_rates(runs):
-    msgd = runs["meta-sgd"]
-    base = msgd.effective_rates()
-    flipped = explorer.rule(msgd, {"conv2": -1.0, "head": 2.0})
+    meta_sgd = runs["meta-sgd"]
+    base = meta_sgd.effective_rates()
+    flipped = explorer.rule(meta_sgd, {"conv2": -1.0, "head": 2.0})
     assert torch.equal(flipped["conv2.weight"], -base["conv2.weight"])
     assert torch.equal(flipped["head.bias"], 2 * base["head.bias"])
     assert torch.equal(flipped["conv1.weight"], base["conv1.weight"])

@@ -133,10 +133,10 @@ def test_meta_sgd_with_constant_rates_is_maml():
     params, _ = make_params("maml")
     ep = make_episode()
     maml = MetaConfig(algo="maml", inner_lr=0.05, n_inner_steps=STEPS)
-    msgd = MetaConfig(algo="meta-sgd", inner_lr=0.05, n_inner_steps=STEPS)
-    rates = init_rates(params, msgd)
+    meta_sgd = MetaConfig(algo="meta-sgd", inner_lr=0.05, n_inner_steps=STEPS)
+    rates = init_rates(params, meta_sgd)
     torch.testing.assert_close(meta_loss(params, {}, ep, maml).loss,
-                               meta_loss(params, rates, ep, msgd).loss, rtol=1e-14, atol=0)
+                               meta_loss(params, rates, ep, meta_sgd).loss, rtol=1e-14, atol=0)
 
 
 def test_zero_steps_return_the_parameters():

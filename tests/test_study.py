@@ -35,10 +35,10 @@ def test_probe_plan_per_algorithm(tmp_path):
         (d / "final.pt").write_bytes(b"")
     jobs = probe_plan(sweep)
     by = {(j.run_dir, j.config.disjoint): j for j in jobs}
-    msgd = next(j for j in jobs if "meta-sgd-seed0" in j.run_dir and "omniglot" in j.run_dir
+    meta_sgd = next(j for j in jobs if "meta-sgd-seed0" in j.run_dir and "omniglot" in j.run_dir
                 and len(j.conditions) > 1)
-    assert set(msgd.conditions) == set(probe.default_conditions("meta-sgd"))
-    assert msgd.mechanism_tasks == 1000
+    assert set(meta_sgd.conditions) == set(probe.default_conditions("meta-sgd"))
+    assert meta_sgd.mechanism_tasks == 1000
     mini_maml = [j for j in jobs if "mini-imagenet/maml-seed0" in j.run_dir]
     assert sorted(j.config.disjoint for j in mini_maml) == [False, True]  # both pairings
     assert PROBES["cpu-mini"].disjoint and not PROBES["cpu"].disjoint
