@@ -116,8 +116,8 @@ def precompute_sweep(maml_run: Run, meta_sgd_run: Run, tasks_a: EpisodeSet, task
     maml = point(maml_run.params, rule(maml_run), maml_run.config.meta.n_inner_steps,
                  tasks_a, tasks_b, **kw)
     steps = meta_sgd_run.config.meta.n_inner_steps
-    points = tuple(point(meta_sgd_run.params, rule(meta_sgd_run, {"conv": m}), steps, tasks_a, tasks_b,
-                         **kw) for m in grid)
+    points = tuple(point(meta_sgd_run.params, rule(meta_sgd_run, {"conv": m}), steps,
+                         tasks_a, tasks_b, **kw) for m in grid)
     return Sweep(tuple(float(m) for m in grid), points, maml, len(tasks_a),
                  time.perf_counter() - t0)
 
