@@ -359,13 +359,14 @@ def plot_sweep_metric(x: Sequence[float], series: Mapping[str, Sequence[Interval
     95 % intervals (over ``unit``)."""
     ax = _ax(ax)
     xs = np.asarray(x, dtype=float)
+    counts = [max((vals[j].n for vals in series.values() if vals[j] is not None), default=0)
+              for j in range(len(xs))]
     for i, (name, values) in enumerate(series.items()):
-        n = next((v.n for v in values if v is not None), 0)
         _errorbar(ax, xs + 0.04 * (i - (len(series) - 1) / 2), values, marker="o",
-                  color=LAYER_COLORS.get(name), label=f"{name} (n={n} {unit}, 95% CI)")
+                  color=LAYER_COLORS.get(name), label=name)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(f"{xlabel} (95 % CI over {unit} where n > 1)")
     ax.set_ylabel(ylabel)
-    ax.set_xticks(xs)
+    ax.set_xticks(xs, [f"{v:g}\nn = {n}" for v, n in zip(xs, counts, strict=True)])
     _legend(ax, fontsize=7)
     return ax
