@@ -424,6 +424,11 @@ def _check_equal_counts(counts: dict[str, int], where: str,
     return common
 
 
+# Byte-identical images across splits that the standard mini-ImageNet split holds (ImageNet's
+# own duplicates: 7 in train, 6 in val, 1 in test); more than these are warned about.
+KNOWN_DUPLICATES = 7
+
+
 def _check_disjoint(split: str, classes: dict[str, list[Ref]],
                     others: dict[str, dict[str, list[Ref]]], where: str) -> None:
     """`SplitOverlapError` when a class or an image file of `split` is also in another split.
@@ -460,10 +465,6 @@ def _check_disjoint(split: str, classes: dict[str, list[Ref]],
                       f"({other}). A few are ImageNet's own duplicates (the standard split "
                       "has 7); many mean a copying mistake", stacklevel=2)
 
-
-# Byte-identical images across splits that the standard mini-ImageNet split holds (ImageNet's
-# own duplicates: 7 in train, 6 in val, 1 in test); more than these are warned about.
-KNOWN_DUPLICATES = 7
 
 Allocate = Callable[[tuple[int, ...]], np.ndarray]
 Producer = Callable[[Allocate], list[str]]  # fills the array it allocates; returns class names

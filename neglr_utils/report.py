@@ -541,7 +541,7 @@ def mechanism_rows(study: Study, algo: str) -> list[dict[str, str]]:
     if not runs:
         return [{"": "not computed for these runs (`make study` computes it)"}]
     rows = []
-    for (at, bn) in (runs[0].mechanism if runs else {}):
+    for (at, bn) in runs[0].mechanism:
         for layer in [k for k in published.TABLE1_LAYERS if k in runs[0].mechanism[(at, bn)]]:
             pushes = [r.mechanism[(at, bn)][layer] for r in runs]
             down = sum(p.p < 0.05 and p.mean > 0 for p in pushes)

@@ -80,7 +80,8 @@ MECHANISM_TASKS = {"cpu": 1000, "cpu-mini": 1000, "smoke": 20, "paper": 1000}
 
 def probe_plan(sweep: Sweep) -> list[ProbeJob]:
     """The probes of every finished run of the study; the rate meta-gradient diagnostic
-    for the first seed's MAML and Meta-SGD (about 7 minutes a run on one core here)."""
+    (costly: second order through the inner loop for every task) for the first seed's MAML
+    and Meta-SGD."""
     jobs = []
     first_seed = min((s.seed for s in sweep.specs()), default=0)
     for spec in sweep.specs():
@@ -221,8 +222,8 @@ def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
     for job in probe_plan(sweep):
         if job.mechanism_tasks and name != "smoke" and not has_mechanism(job.run_dir):
             notes.append(f"{job.run_dir}: the rate meta-gradient diagnostic is not computed "
-                         f"(a quarter of the run's training time); `python -m neglr_utils "
-                         f"study --profile {name}` computes it")
+                         f"here (it is costly); `python -m neglr_utils study --profile {name}` "
+                         "computes it")
             job = dataclasses.replace(job, mechanism_tasks=0)
         run_job(job, data_root=data_root, device=device, progress=progress)
     return notes

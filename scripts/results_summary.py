@@ -15,8 +15,9 @@ from neglr_utils.profiles import SEEDS
 from neglr_utils.results import Study
 
 
-def study_section(profile: str, study: Study) -> list[str]:
-    """Table 1, accuracies, first negative iterations, the probe and the mechanism."""
+def study_section(profile: str, study: Study, ablation: bool) -> list[str]:
+    """Table 1, accuracies, first negative iterations, the probe, the mechanism and, where
+    the study has it (``ablation``: its first dataset), the BatchNorm ablation."""
     probe = PROBES[profile]
     out = [f"### {report.short_label(study)} ({report.scale_label(study)})", "",
            report.layers_sentence(study), "",
@@ -28,15 +29,12 @@ def study_section(profile: str, study: Study) -> list[str]:
     if study.probes:
         out += [report.markdown_table(report.changes_rows(study, probe)), ""]
     for algo in ("maml", "meta-sgd"):
-        rows = report.mechanism_rows(study, algo)
-        if rows:
-            out += [f"Rate meta-gradient ∂L/∂α per layer ({algo}; negative: the outer "
-                    "loop pushes the rate up):", "", report.markdown_table(rows), ""]
-    rows = report.ablation_rows(study)
-    if any("not run" not in str(v) for r in rows for k, v in r.items() if "support" in k
-           and "seeds" not in k):
+        out += [f"Rate meta-gradient ∂L/∂α per layer ({algo}; negative: the outer "
+                "loop pushes the rate up):", "",
+                report.markdown_table(report.mechanism_rows(study, algo)), ""]
+    if ablation:
         out += ["BatchNorm ablation (Meta-SGD trained with support-set statistics):", "",
-                report.markdown_table(rows), ""]
+                report.markdown_table(report.ablation_rows(study)), ""]
     return out
 
 
@@ -47,8 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     studies = load_studies(args.profile, args.seeds)
     lines = [report.markdown_table(report.run_rows(studies)), ""]
-    for profile, study in studies.items():
-        lines += study_section(profile, study)
+    for i, (profile, study) in enumerate(studies.items()):
+        lines += study_section(profile, study, ablation=i == 0)
     lines += ["### Paper scale (mini-ImageNet 84×84, `results/paper/`)", "",
               report.markdown_table(report.paper_progress_rows()), ""]
     print("\n".join(lines))
