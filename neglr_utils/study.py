@@ -57,7 +57,7 @@ def study_sweep(name: str = "cpu", seeds: Sequence[int] | None = None,
         grids += ({"profile": (profiles[0],), "algo": ("meta-sgd",), "query_bn": ("support",),
                    "seed": tuple(seeds)[:1]},)
     # Stacking is not faster on this 2-core CPU (benchmarks/results/cpu2-stacked.json: a
-    # stack of 3 runs at 0.93-0.94x the speed of separate runs, of 9 at about 0.8x), so the
+    # stack of 3 runs at 0.96x the speed of separate runs, of 9 at 0.80-0.85x), so the
     # CPU study trains one run per lane and two lanes at once; the GPU chunks stack.
     return Sweep(f"study-{name}", str(results_root(profiles[0], root)), grids, stack=STACK,
                  source="study.py")
