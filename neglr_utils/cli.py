@@ -1,4 +1,4 @@
-"""Command line: ``python -m neglr_utils {data,train,evaluate,probe,sweep,study} ...``.
+"""Command line: ``python -m neglr_utils {data,train,evaluate,probe,sweep,study,provenance}``.
 
 Each command has ``--help``. Errors a user can fix (missing data, a bad setting, a
 damaged file, a run locked by another process) print one ``error:`` line and exit 1;
@@ -19,6 +19,7 @@ from .lock import RunLockedError
 from .meta import ALGOS
 from .probe import ProbeConfig, default_conditions, ensure_probes
 from .profiles import PROFILES, LongRunRefused, profile_config, results_root
+from .provenance import check as check_provenance
 from .runtime import configure_threads, resolve_device
 from .study import run_study
 from .sweep import EXECUTORS, ExecutorOptions, execute, load_sweep, write_collect
@@ -160,13 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--data-root", default=None, help="as for train")
     st.add_argument("--device", default="auto", help="as for train")
     _executor_args(st)
+    pv = sub.add_parser("provenance", help="retrain the first logged iterations of runs and "
+                        "compare with their logs (exit status 1 when one does not reproduce)")
+    pv.add_argument("run_dirs", nargs="+", help="run directories, e.g. committed ones")
+    _common(pv)
+    pv.set_defaults(device="cpu")  # the tolerance was measured on CPUs
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"data": _data, "train": _train, "evaluate": _evaluate, "probe": _probe,
-                "sweep": _sweep, "study": _study}
+                "sweep": _sweep, "study": _study, "provenance": _provenance}
     try:
         return commands[args.command](args)
     except TrainingInterrupted as err:
@@ -255,3 +261,12 @@ def _study(args: argparse.Namespace) -> int:
     run_study(args.profile, _options(args), max_minutes=args.max_minutes, seeds=args.seeds,
               data_root=args.data_root, device=args.device)
     return 0
+
+
+def _provenance(args: argparse.Namespace) -> int:
+    configure_threads(args.threads)
+    results = [check_provenance(d, data_root=args.data_root, device=args.device)
+               for d in args.run_dirs]
+    for p in results:
+        print(p.describe())
+    return 0 if all(p.reproduces for p in results) else 1
