@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from neglr_utils.episodes import Episode, EpisodeSet  # noqa: E402
-from neglr_utils.meta import MetaConfig, init_rates, meta_loss  # noqa: E402
-from neglr_utils.models import Conv4, Conv4Config, init_params  # noqa: E402
-from neglr_utils.profiles import PROFILES  # noqa: E402
+from neglr_utils.core.episodes import Episode, EpisodeSet  # noqa: E402
+from neglr_utils.core.meta import MetaConfig, init_rates, meta_loss  # noqa: E402
+from neglr_utils.core.models import Conv4, Conv4Config, init_params  # noqa: E402
+from neglr_utils.runs.profiles import PROFILES  # noqa: E402
 
 ALGOS = ("maml", "meta-sgd")
 PROTOCOL_META_ITERATIONS = 60_000  # per algorithm; MAML + Meta-SGD in the paper protocol
@@ -78,8 +78,8 @@ class BenchConfig:
 
 def bench_configs(quick: bool = False) -> dict[str, BenchConfig]:
     """The paper's mini-ImageNet setting and the ``cpu`` profile's Omniglot setting."""
-    paper = PROFILES["paper"]
-    cpu = PROFILES["cpu"]
+    paper = PROFILES["paper"].run
+    cpu = PROFILES["cpu"].run
     configs = {
         "paper": BenchConfig("paper", 3, 84, paper.hidden, paper.n_way, paper.k_shot,
                              paper.k_query, paper.meta_batch_size, paper.meta.n_inner_steps,
@@ -309,17 +309,17 @@ def bench_pair(cfg: BenchConfig, algo: str, impls: list[str], *, device: torch.d
 
 def bench_probe(cfg: BenchConfig, device: torch.device, dtype: torch.dtype,
                 n_iterations: int, batch_size: int) -> dict:
-    """Seconds per 1,000 iterations of ``neglr_utils.probe.probe_pairs`` (paper shapes).
+    """Seconds per 1,000 iterations of ``neglr_utils.core.probe.probe_pairs`` (paper shapes).
 
     Synthetic uint8 split (20 classes x 32 images of the config's size), the probe's
     default k_query and bn_mode, Meta-SGD rates; ``n_iterations`` task pairs in chunks
     of ``batch_size``, after one untimed chunk. Task-list construction is not timed.
     """
     try:
-        from neglr_utils.data import ImageSplit  # noqa: PLC0415
-        from neglr_utils.probe import ProbeConfig, probe_pairs  # noqa: PLC0415
+        from neglr_utils.core.data import ImageSplit  # noqa: PLC0415
+        from neglr_utils.core.probe import ProbeConfig, probe_pairs  # noqa: PLC0415
     except ImportError as exc:
-        return {"skipped": f"neglr_utils.probe not importable ({exc})"}
+        return {"skipped": f"neglr_utils.core.probe not importable ({exc})"}
     try:
         probe_cfg = ProbeConfig()
         gen = torch.Generator().manual_seed(0)

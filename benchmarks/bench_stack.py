@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_meta import BenchConfig, L2LStep, machine_info, synthetic_episode  # noqa: E402
 
-from neglr_utils.episodes import Episode  # noqa: E402
-from neglr_utils.profiles import PROFILES  # noqa: E402
-from neglr_utils.stack import Stack  # noqa: E402
+from neglr_utils.core.episodes import Episode  # noqa: E402
+from neglr_utils.core.stack import Stack  # noqa: E402
+from neglr_utils.runs.profiles import PROFILES  # noqa: E402
 
 CYCLE = ("maml", "meta-sgd", "meta-sgd-positive")
 
@@ -48,7 +48,7 @@ def shapes(quick: bool) -> dict[str, tuple[str, int, int]]:
 
 
 def configs(profile: str, size: int, hidden: int, m: int, dtype: str) -> list:
-    base = PROFILES[profile].replace(image_size=size if profile != "cpu" else 0,
+    base = PROFILES[profile].run.replace(image_size=size if profile != "cpu" else 0,
                                      hidden=hidden, dtype=dtype)
     return [base.replace(algo=CYCLE[i % 3], seed=i) for i in range(m)]
 

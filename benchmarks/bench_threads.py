@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = """
 import sys, time, torch
 sys.path.insert(0, {root!r})
-from neglr_utils.runtime import configure_threads
+from neglr_utils.runs.runtime import configure_threads
 if {auto}:
     configure_threads("auto")
-from neglr_utils.profiles import profile_config
-from neglr_utils.stack import Stack
+from neglr_utils.runs.profiles import profile_config
+from neglr_utils.core.stack import Stack
 sys.path.insert(0, {bench!r})
 from bench_stack import bench_config
 from bench_meta import synthetic_episode

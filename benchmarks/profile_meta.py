@@ -50,9 +50,9 @@ from bench_meta import (  # noqa: E402
     versions,
 )
 
-from neglr_utils.episodes import Episode  # noqa: E402
-from neglr_utils.meta import init_rates, meta_loss  # noqa: E402
-from neglr_utils.models import init_params  # noqa: E402
+from neglr_utils.core.episodes import Episode  # noqa: E402
+from neglr_utils.core.meta import init_rates, meta_loss  # noqa: E402
+from neglr_utils.core.models import init_params  # noqa: E402
 
 CATEGORIES = {  # first match wins; names are aten op names
     "convolution": ("convolution",),

@@ -63,7 +63,7 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 from traitlets import Any
 
-from neglr_utils.runtime import free_cores
+from neglr_utils.runs.runtime import free_cores
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -862,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
                 # None: the profile's own results folder (results/cpu, results/paper,
                 # runs/smoke), relative to the repository root.
                 "results_dir": None,
-                "seeds": [0] if args.profile == "smoke" else [0, 1, 2],
+                "seeds": None,  # each dataset profile's own seeds
             }
             print(f"{PREFIX} executing {len(to_run)} notebook(s), profile={args.profile}")
             for i, nb in enumerate(to_run, 1):

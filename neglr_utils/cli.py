@@ -8,25 +8,30 @@ an interrupted training saves a checkpoint, says how to resume and exits 130.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Sequence
+from io import StringIO
+from pathlib import Path
 
-from . import io
-from .data import DataNotFoundError, UnknownLayoutError, load_split
-from .endpoints import changes
-from .lock import RunLockedError
-from .meta import ALGOS
-from .probe import ProbeConfig, default_conditions, ensure_probes
-from .profiles import PROFILES, LongRunRefused, profile_config, results_root
-from .provenance import check as check_provenance
-from .runtime import configure_threads, resolve_device
-from .study import run_study
-from .sweep import EXECUTORS, ExecutorOptions, execute, load_sweep, write_collect
-from .train import TrainingInterrupted, evaluate_run, load_run, train
+from .analysis.endpoints import changes
+from .analysis.sweeps import collect, collect_table
+from .core.data import DataNotFoundError, UnknownLayoutError, load_split
+from .core.meta import ALGOS
+from .core.probe import ProbeConfig, default_conditions
+from .runs import store
+from .runs.lock import RunLockedError
+from .runs.probes import ensure_probes
+from .runs.profiles import PROFILES, STUDIES, LongRunRefused, get_profile, get_study
+from .runs.provenance import check as check_provenance
+from .runs.runtime import configure_threads, resolve_device
+from .runs.study import run_study
+from .runs.sweep import EXECUTORS, ExecutorOptions, Sweep, execute, load_sweep
+from .runs.training import TrainingInterrupted, evaluate_run, extend, load_run, train
 
 USER_ERRORS = (DataNotFoundError, UnknownLayoutError, FileNotFoundError, ValueError,
-               io.RunFileError, RunLockedError, LongRunRefused, OSError)
+               store.RunFileError, RunLockedError, LongRunRefused, OSError)
 
 
 def _positive_int(text: str) -> int:
@@ -85,8 +90,8 @@ def _executor_args(p: argparse.ArgumentParser) -> None:
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="meta-train one model (reuses a finished identical run)")
     t.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                   help="cpu: the study on Omniglot (about 20 min per model on one core); "
-                        "cpu-mini: mini-ImageNet 32x32; paper: the report (GPU); smoke: CI")
+                   help="cpu: Omniglot 28x28 (about 25 min per model on one core); cpu-mini: "
+                        "mini-ImageNet 32x32 (about 80 min); paper: the report (GPU); smoke: CI")
     t.add_argument("--algo", choices=ALGOS, default="maml",
                    help="maml (fixed inner rate), meta-sgd (learned rates, any sign), "
                         "meta-sgd-positive (learned rates kept positive)")
@@ -103,9 +108,20 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the meta-step: faster per iteration, but compiling "
                         "takes about a minute the first time, so only for long runs")
+    t.add_argument("--query-bn", choices=("transductive", "support"), default=None,
+                   help="BatchNorm of the query after adaptation (default: the profile's, "
+                        "transductive; support: the ablation of chapter 05)")
     t.add_argument("--allow-long-on-cpu", action="store_true",
                    help="permit a paper-scale run on a CPU (days)")
     _common(t)
+    x = sub.add_parser("extend", help="continue a finished run to more iterations, exactly as "
+                       "if it had been trained that long (a new run directory)")
+    x.add_argument("run_dir", help="a finished run that still has its checkpoint.pt")
+    x.add_argument("--iterations", type=_positive_int, required=True,
+                   help="the new total number of meta-iterations")
+    x.add_argument("--max-seconds", type=_positive_float, default=None,
+                   help="stop cleanly with a checkpoint after this long (run again to go on)")
+    _common(x)
 
 
 def _probe_parser(sub: argparse._SubParsersAction) -> None:
@@ -134,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and probe MAML / Meta-SGD on Conv-4 (neglr).")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("data", help="check the data of a profile and build its cache")
-    d.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    d.add_argument("--profile", choices=sorted(set(PROFILES) | set(STUDIES)), default="cpu",
+                   help="a book profile (its datasets) or a dataset profile")
     d.add_argument("--data-root", default=None, help="as for train")
     _train_parser(sub)
     e = sub.add_parser("evaluate", help="meta-test accuracy with the head after adaptation")
@@ -154,10 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="permit paper-scale runs on a CPU (days)")
     _executor_args(sw)
     st = sub.add_parser("study", help="the CPU study: train, evaluate and probe every run")
-    st.add_argument("--profile", choices=("cpu", "smoke"), default="cpu",
-                    help="cpu: Omniglot and mini-ImageNet 32x32, 3 algorithms x 3 seeds")
+    st.add_argument("--profile", choices=sorted(STUDIES), default="cpu",
+                    help="cpu: mini-ImageNet 32x32 (seeds 0-4) and Omniglot (seeds 0-2), "
+                         "3 algorithms each")
     st.add_argument("--seeds", type=int, nargs="+", default=None,
-                    help="training seeds (default 0 1 2; smoke: 0)")
+                    help="training seeds (default: each profile's)")
     st.add_argument("--data-root", default=None, help="as for train")
     st.add_argument("--device", default="auto", help="as for train")
     _executor_args(st)
@@ -171,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"data": _data, "train": _train, "evaluate": _evaluate, "probe": _probe,
-                "sweep": _sweep, "study": _study, "provenance": _provenance}
+    commands = {"data": _data, "train": _train, "extend": _extend, "evaluate": _evaluate,
+                "probe": _probe, "sweep": _sweep, "study": _study, "provenance": _provenance}
     try:
         return commands[args.command](args)
     except TrainingInterrupted as err:
@@ -184,26 +202,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    cfg = PROFILES[args.profile]
-    for split in ("train", "val", "test"):
-        s = load_split(cfg.dataset, split, args.data_root, image_size=cfg.image_size or None)
-        print(f"{cfg.dataset}/{split}: {s.n_classes} classes x {s.n_per_class} images "
-              f"of {tuple(s.image_shape)}")
+    profiles = (get_study(args.profile).profiles if args.profile in STUDIES
+                else (get_profile(args.profile),))
+    for p in profiles:
+        cfg = p.run
+        for split in ("train", "val", "test"):
+            s = load_split(cfg.dataset, split, args.data_root, image_size=cfg.image_size or None)
+            print(f"{cfg.dataset}/{split}: {s.n_classes} classes x {s.n_per_class} images "
+                  f"of {tuple(s.image_shape)}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
     configure_threads(args.threads)
     changes = {} if args.iterations is None else {"n_iterations": args.iterations}
-    cfg = profile_config(args.profile, args.algo, args.seed, **changes)
+    if args.query_bn is not None:
+        changes["query_bn"] = args.query_bn
+    profile = get_profile(args.profile)
+    cfg = profile.config(args.algo, args.seed, **changes)
     device = resolve_device(args.device)
-    if args.profile == "paper" and device.type == "cpu" and not args.allow_long_on_cpu:
-        raise LongRunRefused("the paper profile takes days on a CPU; use a GPU "
-                             "(--device cuda) or pass --allow-long-on-cpu")
-    out = results_root(args.profile, args.out) / cfg.dataset
+    if not args.allow_long_on_cpu:
+        profile.refuse_on_cpu(device, f"{args.algo} seed {args.seed}")
+    out = profile.root(args.out) / cfg.dataset
     path = train(cfg, out_root=out, data_root=args.data_root, device=device,
                  resume=not args.restart, max_seconds=args.max_seconds,
                  torch_compile=args.compile)
+    return _report_run(path, args.data_root, device)
+
+
+def _report_run(path: Path, data_root: str | None, device) -> int:
+    """Print where a run stands; evaluate it on the test tasks once it is finished."""
     run = load_run(path)
     last = next((m for m in reversed(run.metrics) if "val_acc" in m), None)
     print(f"{path}: {'finished' if run.finished else f'paused at iteration {run.iteration}'}")
@@ -211,10 +239,18 @@ def _train(args: argparse.Namespace) -> int:
         print(f"validation accuracy {last['val_acc']:.4f} +- {last['val_ci95']:.4f} (95% CI) "
               f"at iteration {last['iteration']}")
     if run.finished and not (path / "eval-test.json").exists():
-        res = evaluate_run(run, data_root=args.data_root, device=device)
+        res = evaluate_run(run, data_root=data_root, device=device)
         print(f"test accuracy {res['acc']:.4f} +- {res['ci95']:.4f} over "
               f"{res['n_episodes']} tasks")
     return 0
+
+
+def _extend(args: argparse.Namespace) -> int:
+    configure_threads(args.threads)
+    device = resolve_device(args.device)
+    path = extend(args.run_dir, args.iterations, data_root=args.data_root, device=device,
+                  max_seconds=args.max_seconds)
+    return _report_run(path, args.data_root, device)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -270,3 +306,17 @@ def _provenance(args: argparse.Namespace) -> int:
     for p in results:
         print(p.describe())
     return 0 if all(p.reproduces for p in results) else 1
+
+
+def write_collect(sweep: Sweep) -> tuple[Path, Path]:
+    """``collect.json`` and ``collect.csv`` in the sweep's folder."""
+    table = collect_table(collect(sweep))
+    js = store.write_json(table, sweep.folder / "collect.json")
+    cols = list(dict.fromkeys(k for row in table for k in row))
+    buf = StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols)
+    writer.writeheader()
+    writer.writerows(table)
+    path = sweep.folder / "collect.csv"
+    store.atomic_write_text(buf.getvalue(), path)
+    return js, path

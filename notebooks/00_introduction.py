@@ -38,14 +38,15 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 from IPython.display import Markdown
 
-from neglr_utils import PROBES, load_studies, report
-from neglr_utils.params import check_parameters
-from neglr_utils.study import prepare
+from neglr_utils import get_profile, load_studies
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.runs.study import prepare
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 
@@ -56,15 +57,18 @@ check_parameters(profile=profile, data_root=data_root, device=device, results_di
 # trains it. The chapters then only read.
 
 # %% tags=["hide-input"]
-missing = prepare(profile, seeds, root=results_dir, data_root=data_root, device=device)
+missing, undiagnosed = prepare(profile, seeds, root=results_dir, data_root=data_root,
+                               device=device)
 studies = load_studies(profile, seeds, root=results_dir)
-Markdown("\n".join(f"- {m}" for m in missing) or "Every run of this profile is present.")
+Markdown("\n".join(f"- {m.label}: at iteration {m.done:,} of {m.total:,}, about "
+                   f"{m.minutes:,.0f} more minutes on {m.where}; `{m.command}` trains it"
+                   for m in missing) or "Every run of this profile is present.")
 
 # %% [markdown]
 # ## Results: the report and this reproduction
 
 # %% tags=["hide-input"]
-columns = {report.short_label(s): (s, PROBES[p]) for p, s in studies.items() if s.runs}
+columns = {report.short_label(s): (s, get_profile(p).probe) for p, s in studies.items() if s.runs}
 scales = "; ".join(report.scale_label(s) for s, _ in columns.values())
 rows = report.display_rows(report.results_rows(columns))
 report.table(rows, (
@@ -75,7 +79,7 @@ report.table(rows, (
     "against task B's own pre-adaptation accuracy."), "tab-results", index="quantity")
 
 # %% tags=["hide-input"]
-Markdown(report.verdict_text(studies, PROBES))
+Markdown(report.verdict_text(studies, {p: get_profile(p).probe for p in studies}))
 
 # %% [markdown]
 # ## Chapters

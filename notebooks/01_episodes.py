@@ -20,7 +20,7 @@
 # per class. The report uses mini-ImageNet, 5-way 1-shot, with 10 query images per class
 # in training.
 #
-# This chapter loads the real datasets through `neglr_utils.data`, shows the class
+# This chapter loads the real datasets through `neglr_utils.core.data`, shows the class
 # splits, draws seeded episodes with `neglr_utils.episodes` and shows them as
 # support/query grids ({numref}`fig-episode-omniglot` and {numref}`fig-episode-mini`), and
 # measures how fast the sampler delivers tasks on this machine.
@@ -30,16 +30,17 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 import matplotlib.pyplot as plt
 
-from neglr_utils import PROFILES, EpisodeSampler, report, resolve_device
-from neglr_utils.data import DataNotFoundError, load_split, load_splits
-from neglr_utils.episodes import sampling_throughput
-from neglr_utils.params import check_parameters
-from neglr_utils.plots import plot_episode, style
+from neglr_utils import EpisodeSampler, get_profile, resolve_device
+from neglr_utils.core.data import DataNotFoundError, load_split, load_splits
+from neglr_utils.core.episodes import sampling_throughput
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import plot_episode, style
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
@@ -78,14 +79,14 @@ report.table(rows, "The class splits at the datasets' standard sizes.",
 # %%
 def study_episode(profile_name: str):
     """One 5-way 1-shot episode at the size the study trains on (mini-ImageNet: 32x32)."""
-    cfg = PROFILES[profile_name]
+    cfg = get_profile(profile_name).run
     split = load_split(cfg.dataset, "train", data_root, image_size=cfg.image_size or None)
-    return EpisodeSampler(split, n_way=5, k_shot=1, k_query=3, seed=seeds[0],
+    return EpisodeSampler(split, n_way=5, k_shot=1, k_query=3, seed=0,
                           device=dev).sample(1)
 
 
 episodes = {name: study_episode(name) for name in ("cpu", "cpu-mini")
-            if PROFILES[name].dataset in datasets}
+            if get_profile(name).run.dataset in datasets}
 
 # %% mystnb={"figure": {"name": "fig-episode-omniglot", "caption": "One Omniglot episode (meta-train split, 28×28, 5-way 1-shot, 3 queries per class): the support image of each class (left column) and its query images, each row one label. Rotated characters are classes of their own."}}
 plot_episode(episodes["cpu"])

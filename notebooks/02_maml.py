@@ -26,17 +26,18 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from neglr_utils import load_run, load_studies, report, resolve_device
-from neglr_utils.analysis import training_curves
-from neglr_utils.params import check_parameters
-from neglr_utils.plots import plot_adaptation, plot_training_curves, style
-from neglr_utils.trajectory import adaptation_curves
+from neglr_utils import load_run, load_studies, resolve_device
+from neglr_utils.analysis.rates import training_curves
+from neglr_utils.analysis.trajectory import adaptation_curves
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import plot_adaptation, plot_training_curves, style
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()

@@ -29,24 +29,26 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from neglr_utils import PROFILES, load_run, load_studies, published, rates_by_layer, report
-from neglr_utils.params import check_parameters
-from neglr_utils.plots import (
+from neglr_utils import get_profile, load_run, load_studies, rates_by_layer
+from neglr_utils.analysis import published
+from neglr_utils.analysis.results import read_curve
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import (
     plot_rate_curve,
     plot_rate_densities,
     plot_rate_evolution,
     plot_sweep_metric,
     style,
 )
-from neglr_utils.profiles import results_root
-from neglr_utils.results import read_curve
-from neglr_utils.sweep import collect, load_sweep
+from neglr_utils.runs.profiles import CPU
+from neglr_utils.runs.sweep import collect, load_sweep
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
@@ -132,14 +134,14 @@ report.table(
 # crossing seen on the curve. The dotted line marks the profile's length.
 
 # %%
-curve_root = results_root("cpu") / "rate-curve"
+curve_root = CPU.root() / "rate-curve"
 
 # %% mystnb={"figure": {"name": "fig-curve-omniglot", "caption": "Mean learned rate per layer of the longer Omniglot run the cpu profile's length was chosen from (Meta-SGD, seed 0); dotted: the number of iterations of the profile."}}
-plot_rate_curve(read_curve(curve_root / "omniglot"), PROFILES["cpu"].n_iterations)
+plot_rate_curve(read_curve(curve_root / "omniglot"), get_profile("cpu").run.n_iterations)
 plt.show()
 
 # %% mystnb={"figure": {"name": "fig-curve-mini", "caption": "The same for mini-ImageNet at 32×32 (profile cpu-mini)."}}
-plot_rate_curve(read_curve(curve_root / "mini-imagenet"), PROFILES["cpu-mini"].n_iterations)
+plot_rate_curve(read_curve(curve_root / "mini-imagenet"), get_profile("cpu-mini").run.n_iterations)
 plt.show()
 
 # %% [markdown]

@@ -26,7 +26,7 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 import dataclasses
@@ -34,9 +34,11 @@ import dataclasses
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from neglr_utils import PROBES, load_studies, published, report, verdict
-from neglr_utils.params import check_parameters
-from neglr_utils.plots import figure7_panels, plot_endpoint, style
+from neglr_utils import get_profile, load_studies, verdict
+from neglr_utils.analysis import published
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import figure7_panels, plot_endpoint, style
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
@@ -74,7 +76,7 @@ names = {p: report.short_label(s) for p, s in studies.items()}
 # the report's own effect (Meta-SGD's off-task change minus MAML's in its Figure 7).
 
 # %%
-probes = {p: PROBES[p] for p in studies}
+probes = {p: get_profile(p).probe for p in studies}
 report.table(
     [{"dataset": names[p], "task pairs": c.n_iterations, "split": c.split,
       "query images per class": c.k_query, "BatchNorm": c.bn_mode,

@@ -28,15 +28,16 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from neglr_utils import PROBES, load_studies, report
-from neglr_utils.params import check_parameters
-from neglr_utils.plots import plot_sign_sweep, style
+from neglr_utils import get_profile, load_studies
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import plot_sign_sweep, style
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
@@ -103,7 +104,7 @@ report.table(report.ablation_rows(study), "Mean learned rate per layer "
 # %% mystnb={"figure": {"name": "fig-sign-sweep", "caption": "On-task (on − pre, task A) and off-task (off − pre, task B) change of the head-free accuracy of Meta-SGD against the multiplier of its conv layers' learned rates, per dataset, with 95 % intervals over training seeds; dotted: as trained."}}
 fig, axes = plt.subplots(1, len(studies), figsize=(5.5 * len(studies), 3.6), squeeze=False)
 for ax, (p, s) in zip(axes[0], studies.items(), strict=True):
-    plot_sign_sweep(report.sign_sweep_series(s, PROBES[p]), ax)
+    plot_sign_sweep(report.sign_sweep_series(s, get_profile(p).probe), ax)
     ax.set_title(report.scale_label(s), fontsize=8)
 fig.tight_layout()
 plt.show()

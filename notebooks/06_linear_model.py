@@ -33,7 +33,7 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 from dataclasses import replace
@@ -42,8 +42,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 
-from neglr_utils import report
-from neglr_utils.linear import (
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
+from neglr_utils.linear.model import (
     LinearTask,
     MetaSGDConfig,
     MetaTrainSet,
@@ -57,14 +58,14 @@ from neglr_utils.linear import (
     tied_test_loss,
     train_profile_loss,
 )
-from neglr_utils.linear_plots import (
+from neglr_utils.linear.plots import (
     plot_gains,
     plot_loss_curve,
     plot_objective_panels,
     plot_optimal_rates,
     regime_title,
 )
-from neglr_utils.linear_text import (
+from neglr_utils.linear.text import (
     find_learned,
     gain_sentence,
     learned_rows,
@@ -75,11 +76,10 @@ from neglr_utils.linear_text import (
     setup_sentence,
     summary_bullets,
 )
-from neglr_utils.params import check_parameters
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 smoke = profile == "smoke"  # a smaller grid for continuous integration
-seed = seeds[0]
+seed = 0 if seeds is None else seeds[0]
 
 # %% [markdown]
 # ## The model

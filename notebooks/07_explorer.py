@@ -49,19 +49,20 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 import time
 
 from IPython.display import HTML, Markdown, display
 
-from neglr_utils import PROBES, load_run, load_studies, report, resolve_device
-from neglr_utils.data import load_split
-from neglr_utils.explorer import explorer_tasks, grid_values, precompute_sweep, sweep_table
-from neglr_utils.params import check_parameters
-from neglr_utils.plots import style
-from neglr_utils.widgets import LearningRateExplorer, static_slider_html, sweep_frames
+from neglr_utils import get_profile, load_run, load_studies, resolve_device
+from neglr_utils.core.data import load_split
+from neglr_utils.display import tables as report
+from neglr_utils.display.explorer import explorer_tasks, grid_values, precompute_sweep, sweep_table
+from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import style
+from neglr_utils.display.widgets import LearningRateExplorer, static_slider_html, sweep_frames
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
@@ -105,7 +106,7 @@ dataset_profile, study = next(iter(load_studies(profile, seeds, root=results_dir
 maml_run = load_run(study.of("maml")[0].path, device=dev)
 meta_sgd_run = load_run(study.of("meta-sgd")[0].path, device=dev)
 cfg = meta_sgd_run.config
-split_name = PROBES[dataset_profile].split
+split_name = get_profile(dataset_profile).probe.split
 split = load_split(cfg.dataset, split_name, data_root, image_size=cfg.image_size or None)
 tasks_a, tasks_b = explorer_tasks(meta_sgd_run, split, n_pairs, k_query=k_query, seed=cfg.seed,
                                   device=dev)

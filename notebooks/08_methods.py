@@ -33,14 +33,14 @@ profile = "cpu"
 data_root = None
 device = "auto"
 results_dir = None
-seeds = [0, 1, 2]
+seeds = None  # None: each dataset profile's own training seeds
 
 # %%
 from pathlib import Path
 
-from neglr_utils import PROBES, load_studies, profile_config, report
-from neglr_utils.params import check_parameters
-from neglr_utils.profiles import study_profiles
+from neglr_utils import get_study, load_studies
+from neglr_utils.display import tables as report
+from neglr_utils.display.params import check_parameters
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 studies = load_studies(profile, seeds, root=results_dir)
@@ -70,9 +70,8 @@ report.table(report.profile_rows(), "The settings of every profile.",
 # used (the Meta-SGD config of the first dataset profile and its probe):
 
 # %%
-first = study_profiles(profile)[0]
-report.table(report.choices_rows(profile_config(first, "meta-sgd"),
-                                                   PROBES[first]),
+first = get_study(profile).profiles[0]
+report.table(report.choices_rows(first.config("meta-sgd"), first.probe),
                                "The report's unstated settings and our choices.",
                                "tab-choices")
 

@@ -25,11 +25,13 @@ from pathlib import Path
 
 import torch
 
-from neglr_utils.probe import RunKey, ensure_probes, load_results
-from neglr_utils.runtime import resolve_device
-from neglr_utils.study import probe_plan, study_sweep
-from neglr_utils.sweep import RunSpec, is_finished, run_dir, stack_groups
-from neglr_utils.train import evaluate_run, load_run, load_train_val, train_runs
+from neglr_utils.core.probe import RunKey
+from neglr_utils.runs.probes import ensure_probes
+from neglr_utils.runs.runtime import resolve_device
+from neglr_utils.runs.store import load_probe_results
+from neglr_utils.runs.study import probe_plan, study_sweep
+from neglr_utils.runs.sweep import RunSpec, is_finished, run_dir, stack_groups
+from neglr_utils.runs.training import evaluate_run, load_run, load_train_val, train_runs
 
 KEEP = ("config.json", "metrics.jsonl", "checkpoint.pt", "final.pt", "eval-test.json",
         "probe.json", "mechanism.json")
@@ -88,7 +90,7 @@ def probe_steps(work: Path, deadline: float, args, save) -> list[dict]:
     entries = []
     for job in probe_plan(study_sweep(args.profile, root=str(work))):
         key = RunKey.of(load_run(job.run_dir))
-        stored = load_results(job.run_dir)
+        stored = load_probe_results(job.run_dir)
         for cond in job.conditions:
             if any(r.matches(key, cond, job.config) for r in stored):
                 continue

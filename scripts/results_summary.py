@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from neglr_utils import PROBES, load_studies, report
-from neglr_utils.profiles import SEEDS
-from neglr_utils.results import Study
+from neglr_utils import PROBES, load_studies
+from neglr_utils.analysis.results import Study
+from neglr_utils.display import tables as report
+from neglr_utils.runs.profiles import SEEDS
 
 
 def study_section(profile: str, study: Study, ablation: bool) -> list[str]:

@@ -11,12 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neglr_utils.data import ImageSplit
-from neglr_utils.episodes import Episode
-from neglr_utils.meta import MetaConfig, effective_rates, init_rates
-from neglr_utils.models import BN_EPS, Conv4Config, init_params
-from neglr_utils.profiles import profile_config
-from neglr_utils.train import RunConfig, train
+from neglr_utils.core.data import ImageSplit
+from neglr_utils.core.episodes import Episode
+from neglr_utils.core.meta import MetaConfig, effective_rates, init_rates
+from neglr_utils.core.models import BN_EPS, Conv4Config, init_params
+from neglr_utils.runs.config import RunConfig
+from neglr_utils.runs.profiles import profile_config
+from neglr_utils.runs.training import train
 
 
 @pytest.fixture(scope="session")

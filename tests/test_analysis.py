@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from neglr_utils.analysis import (
+from neglr_utils.analysis.rates import (
     RatePoint,
     first_negative,
-    layer_of,
     rate_evolution,
     rate_table,
     rates_by_layer,
     table1_over_seeds,
     training_curves,
 )
-from neglr_utils.train import rate_summary
+from neglr_utils.core.models import layer_of
+from neglr_utils.runs.training import rate_summary
 
 RATES = {
     "conv1.weight": torch.tensor([[-1.0, 1.0], [2.0, -2.0]]),

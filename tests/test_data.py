@@ -1,4 +1,4 @@
-"""Tests for neglr_utils.data: layouts, splits, cache and error messages on tiny synthetic data.
+"""Tests for neglr_utils.core.data: layouts, splits, cache and error messages on tiny data.
 
 Real-data tests (marked `realdata`) read NEGLR_DATA through the `real_data_root` fixture.
 """
@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-import neglr_utils.data as data
-from neglr_utils.data import (
+import neglr_utils.core.data as data
+from neglr_utils.core.data import (
     CorruptImageError,
     DataNotFoundError,
     ImageSplit,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from neglr_utils import published
-from neglr_utils.endpoints import changes, compare, conclude, family, over_seeds, verdict
-from neglr_utils.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
+from neglr_utils.analysis import published
+from neglr_utils.analysis.endpoints import changes, compare, conclude, family, over_seeds, verdict
+from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
 
 CFG = ProbeConfig(n_iterations=50)
 

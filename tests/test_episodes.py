@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from neglr_utils.data import ImageSplit
-from neglr_utils.episodes import EpisodeSampler, EpisodeSet
+from neglr_utils.core.data import ImageSplit
+from neglr_utils.core.episodes import EpisodeSampler, EpisodeSet
 
 
 def split(n_classes: int = 20, n_per_class: int = 8, size: int = 6) -> ImageSplit:

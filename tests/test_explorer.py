@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import synthetic_splits
 
-from neglr_utils import explorer, widgets
-from neglr_utils.meta import evaluate
-from neglr_utils.probe import probe_pairs
-from neglr_utils.profiles import profile_config
-from neglr_utils.train import load_run, train
+from neglr_utils.core.meta import evaluate
+from neglr_utils.core.probe import probe_pairs
+from neglr_utils.display import explorer, widgets
+from neglr_utils.runs.profiles import profile_config
+from neglr_utils.runs.training import load_run, train
 
 N_PAIRS, K_QUERY = 6, 3
 ZERO = dict.fromkeys(explorer.LAYERS, 0.0)

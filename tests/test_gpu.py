@@ -15,9 +15,9 @@ from conftest import (
     tiny_config,
 )
 
-from neglr_utils.episodes import Episode
-from neglr_utils.meta import MetaConfig, meta_loss
-from neglr_utils.stack import Stack
+from neglr_utils.core.episodes import Episode
+from neglr_utils.core.meta import MetaConfig, meta_loss
+from neglr_utils.core.stack import Stack
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]

@@ -100,7 +100,7 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def smoke_runs(real_data_root: Path) -> None:
     """The smoke runs the explorer loads (runs/smoke; about a minute when missing)."""
-    from neglr_utils.study import prepare
+    from neglr_utils.runs.study import prepare
 
     prepare("smoke", [0], data_root=str(real_data_root), device="cpu", progress=False)
 

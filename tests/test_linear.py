@@ -13,8 +13,9 @@ import pytest
 from scipy import stats as sps
 from scipy.optimize import minimize_scalar
 
-from neglr_utils import linear_plots
-from neglr_utils.linear import (
+from neglr_utils.display.tables import fmt
+from neglr_utils.linear import plots as linear_plots
+from neglr_utils.linear.model import (
     LinearTask,
     MetaSGDConfig,
     MetaTrainSet,
@@ -37,7 +38,7 @@ from neglr_utils.linear import (
     solve_omega,
     train_profile_loss,
 )
-from neglr_utils.linear_text import (
+from neglr_utils.linear.text import (
     find_learned,
     gain_sentence,
     interval_text,
@@ -49,7 +50,6 @@ from neglr_utils.linear_text import (
     setup_sentence,
     summary_bullets,
 )
-from neglr_utils.report import fmt
 
 TASK = LinearTask(p=6, nu=1.0, sigma=0.7, w0_norm=1.0)
 UNDER = MetaTrainSet(m=8, n_t=4, n_v=3)  # 24 query samples for 6 parameters

@@ -3,11 +3,11 @@
 import torch
 from conftest import synthetic_splits, tiny_config
 
-from neglr_utils.episodes import Episode, EpisodeSet
-from neglr_utils.mechanism import chunk_gradients, rate_gradients, summarize
-from neglr_utils.meta import task_losses
-from neglr_utils.models import forward, init_params
-from neglr_utils.train import Run
+from neglr_utils.core.episodes import Episode, EpisodeSet
+from neglr_utils.core.mechanism import chunk_gradients, layer_pushes, rate_gradients
+from neglr_utils.core.meta import task_losses
+from neglr_utils.core.models import forward, init_params
+from neglr_utils.runs.training import Run
 
 
 def model(dtype=torch.float64):
@@ -49,7 +49,8 @@ def test_query_equal_to_support_pushes_every_rate_up():
     run = model()
     ep = episode(run, n=6)
     same = Episode(ep.x_support, ep.y_support, ep.x_support, ep.y_support, ep.classes)
-    res = summarize(rate_gradients(run, [same.task(slice(0, 3)), same.task(slice(3, 6))]))
+    args = (run.params, run.effective_rates(), run.config.meta.n_inner_steps)
+    res = layer_pushes(rate_gradients(*args, [same.task(slice(0, 3)), same.task(slice(3, 6))]))
     assert {p.direction for p in res.values()} == {"up"}, res
     assert all(p.positive_entries == 0.0 for p in res.values())
 
@@ -57,9 +58,10 @@ def test_query_equal_to_support_pushes_every_rate_up():
 def test_learned_rates_and_support_statistics_change_the_gradient():
     run = model()
     tasks = EpisodeSet(synthetic_splits()["test"], 5, 1, 3, 6, seed=1, dtype=torch.float64)
-    zero = rate_gradients(run, tasks.batches(4), at="zero")
-    learned = rate_gradients(run, tasks.batches(4), at="learned")
-    support = rate_gradients(run, tasks.batches(4), at="zero", query_bn="support")
+    args = (run.params, run.effective_rates(), run.config.meta.n_inner_steps)
+    zero = rate_gradients(*args, tasks.batches(4), at="zero")
+    learned = rate_gradients(*args, tasks.batches(4), at="learned")
+    support = rate_gradients(*args, tasks.batches(4), at="zero", query_bn="support")
     assert zero.per_task["conv1"].shape == (6,)
     assert not (zero.per_task["conv2"] == learned.per_task["conv2"]).all()
     assert not (zero.per_task["conv2"] == support.per_task["conv2"]).all()

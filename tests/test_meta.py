@@ -22,7 +22,7 @@ from conftest import (
     reference_meta_loss,
 )
 
-from neglr_utils.meta import (
+from neglr_utils.core.meta import (
     MetaConfig,
     adapt,
     adapted_names,
@@ -30,7 +30,7 @@ from neglr_utils.meta import (
     init_rates,
     meta_loss,
 )
-from neglr_utils.models import Conv4
+from neglr_utils.core.models import Conv4
 
 
 def learn2learn_meta_loss(params, rates, ep, cfg):
@@ -148,8 +148,8 @@ def test_zero_steps_return_the_parameters():
 
 
 def test_positive_step_lowers_and_negative_step_raises_support_loss():
-    from neglr_utils.meta import task_losses
-    from neglr_utils.models import forward
+    from neglr_utils.core.meta import task_losses
+    from neglr_utils.core.models import forward
     params, _ = make_params("maml")
     ep = make_episode()
     before = task_losses(forward(params, ep.x_support), ep.y_support)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from neglr_utils.models import (
+from neglr_utils.core.models import (
     Conv4,
     Conv4Config,
     batch_norm,

@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from neglr_utils import io
-from neglr_utils.profiles import profile_config
-from neglr_utils.train import load_run, read_config, run_path, train
+from neglr_utils.runs import store
+from neglr_utils.runs.config import run_path
+from neglr_utils.runs.profiles import profile_config
+from neglr_utils.runs.store import read_config
+from neglr_utils.runs.training import load_run, train
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "paper"
 RUNS = sorted(p.parent for p in RESULTS.glob("*/*/config.json"))
@@ -44,8 +46,8 @@ def test_committed_checkpoint_resumes_on_cpu(tmp_path, real_data_root):
         assert after.iteration == before.iteration + step
     assert after.metrics[: len(before.metrics)] == before.metrics
     assert after.metrics[-1]["iteration"] == before.iteration + 2
-    state = io.load_checkpoint(work / "checkpoint.pt")
-    assert state["format"] == io.CHECKPOINT_FORMAT
+    state = store.load_checkpoint(work / "checkpoint.pt")
+    assert state["format"] == store.CHECKPOINT_FORMAT
     assert state["adam"]["step"] == before.iteration + 2
     moved = [k for k in before.params if not torch.equal(before.params[k], after.params[k])]
     assert moved, "resuming trained nothing"

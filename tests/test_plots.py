@@ -10,9 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 
-from neglr_utils import plots  # noqa: E402
-from neglr_utils.analysis import Curves, RatePoint  # noqa: E402
-from neglr_utils.episodes import Episode  # noqa: E402
+from neglr_utils.analysis.rates import Curves, RatePoint  # noqa: E402
+from neglr_utils.core.episodes import Episode  # noqa: E402
+from neglr_utils.display import plots  # noqa: E402
 from neglr_utils.stats import mean_ci  # noqa: E402
 
 

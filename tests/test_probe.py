@@ -8,24 +8,23 @@ import torch.nn.functional as F
 from conftest import reference_features
 
 from neglr_utils.cli import build_parser
-from neglr_utils.data import ImageSplit
-from neglr_utils.episodes import EpisodeSet
-from neglr_utils.meta import MetaConfig, adapt, effective_rates, init_rates
-from neglr_utils.models import Conv4Config, init_params
-from neglr_utils.probe import (
+from neglr_utils.core.data import ImageSplit
+from neglr_utils.core.episodes import EpisodeSet
+from neglr_utils.core.meta import MetaConfig, adapt, effective_rates, init_rates
+from neglr_utils.core.models import Conv4Config, init_params
+from neglr_utils.core.probe import (
     CONV_FLIPPED,
     TRAINED,
     ProbeConfig,
     conv_scaled,
     default_conditions,
-    ensure_probes,
     feature_fn,
-    load_results,
     probe_pairs,
-    probe_run,
     prototype_accuracy,
     scale_rates,
 )
+from neglr_utils.runs.probes import ensure_probes, probe_run
+from neglr_utils.runs.store import load_probe_results
 
 CFG = Conv4Config(in_channels=1, image_size=16, hidden=4, n_way=3)
 N_TASKS, K_SHOT, K_QUERY, STEPS = 5, 1, 3, 2
@@ -204,9 +203,9 @@ def test_conditions_name_themselves_and_the_sweep_starts_as_trained():
 @pytest.fixture()
 def tiny_runs(tmp_path):
     """Two untrained run directories (MAML, Meta-SGD) on 16x16 images."""
-    from neglr_utils import io
-    from neglr_utils.profiles import profile_config
-    from neglr_utils.train import run_dir_for
+    from neglr_utils.runs import store
+    from neglr_utils.runs.config import run_dir_for
+    from neglr_utils.runs.profiles import profile_config
 
     dirs = []
     for algo in ("maml", "meta-sgd"):
@@ -215,8 +214,8 @@ def tiny_runs(tmp_path):
         raw = {} if algo == "maml" else {k: v.float() for k, v in rates.items()}
         d = run_dir_for(cfg, tmp_path)
         d.mkdir()
-        io.write_json({"config": cfg.to_dict()}, d / "config.json")
-        io.atomic_save({"format": io.CHECKPOINT_FORMAT, "iteration": 6,
+        store.write_json({"config": cfg.to_dict()}, d / "config.json")
+        store.atomic_save({"format": store.CHECKPOINT_FORMAT, "iteration": 6,
                         "params": {k: v.float() for k, v in params.items()}, "rates": raw},
                        d / "final.pt")
         dirs.append(d)
@@ -224,14 +223,14 @@ def tiny_runs(tmp_path):
 
 
 def test_probe_results_roundtrip_and_are_reused(tiny_runs, monkeypatch):
-    from neglr_utils import probe as probe_mod
+    from neglr_utils.runs import probes as probe_mod
 
     dirs, split = tiny_runs
     monkeypatch.setattr(probe_mod, "load_split", lambda *a, **k: split)
     cfg = ProbeConfig(n_iterations=4, k_query=2, batch_size=4)
     first = ensure_probes(dirs, cfg, default_conditions, device="cpu")
     assert len(first) == 10 and {r.run.algo for r in first} == {"maml", "meta-sgd"}
-    stored = load_results(dirs[1])
+    stored = load_probe_results(dirs[1])
     assert {r.condition for r in stored} == set(default_conditions("meta-sgd"))
     for a, b in zip(first[5:], stored, strict=True):
         assert (a.acc.off_b == b.acc.off_b).all() and a.condition == b.condition
@@ -246,11 +245,11 @@ def test_probe_results_roundtrip_and_are_reused(tiny_runs, monkeypatch):
     monkeypatch.setattr(probe_mod, "load_split", lambda *a, **k: split)
     other = ensure_probes(dirs[:1], ProbeConfig(n_iterations=4, k_query=2, disjoint=True),
                           lambda algo: (TRAINED,), device="cpu")  # another config: computed
-    assert other[0].config.disjoint and len(load_results(dirs[0])) == 6
+    assert other[0].config.disjoint and len(load_probe_results(dirs[0])) == 6
 
 
 def test_probe_run_records_the_class_overlap(tiny_runs):
-    from neglr_utils.train import load_run
+    from neglr_utils.runs.training import load_run
 
     dirs, split = tiny_runs
     run = load_run(dirs[1])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from neglr_utils.profiles import locate_runs
-from neglr_utils.provenance import check
+from neglr_utils.runs.profiles import CPU
+from neglr_utils.runs.provenance import check
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "cpu"
 # Kernels another user's CPU may pick, emulated on this one (set per process).
@@ -23,7 +23,7 @@ OTHER_CPUS = {
 
 
 def committed_run(algo: str = "maml") -> Path:
-    path = locate_runs("cpu", (algo,), (0,), root=RESULTS)[(algo, 0)]
+    path = CPU.locate((algo,), (0,), root=RESULTS)[(algo, 0)]
     if not (path / "final.pt").exists():
         pytest.fail(f"the committed run {path} is missing")
     return path

@@ -1,5 +1,6 @@
 """The book's tables come from run artifacts: a changed artifact changes the table."""
 
+import dataclasses
 import json
 import math
 
@@ -7,14 +8,18 @@ import pytest
 import torch
 from conftest import synthetic_splits, tiny_config
 
-from neglr_utils import probe as probe_mod
-from neglr_utils import profiles, report
-from neglr_utils.probe import ProbeConfig, default_conditions, ensure_probes
-from neglr_utils.results import load_study, summarize
+from neglr_utils.analysis.results import load_study, summarize
+from neglr_utils.core.probe import ProbeConfig, default_conditions
+from neglr_utils.display import tables as report
+from neglr_utils.runs import probes as probe_mod
+from neglr_utils.runs import profiles
+from neglr_utils.runs.probes import ensure_probes
+from neglr_utils.runs.training import evaluate_run, train
 from neglr_utils.stats import mean_ci
-from neglr_utils.train import evaluate_run, train
 
 PROBE = ProbeConfig(n_iterations=6, k_query=3, batch_size=6)
+TINY = dataclasses.replace(profiles.SMOKE, run=tiny_config("maml", n_iterations=4), seeds=(0, 1),
+                           probe=PROBE)
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +27,10 @@ def study_root(tmp_path_factory):
     """Two seeds of the three algorithms at a tiny 'smoke' profile, evaluated and probed."""
     root = tmp_path_factory.mktemp("results")
     mp = pytest.MonkeyPatch()
-    mp.setitem(profiles.PROFILES, "smoke", tiny_config("maml", n_iterations=4))
     splits = synthetic_splits()
     mp.setattr(probe_mod, "load_split", lambda *a, **k: splits["test"])
-    for (algo, seed), path in profiles.locate_runs("smoke", seeds=(0, 1), root=root).items():
-        train(profiles.profile_config("smoke", algo, seed), out_root=path.parent, splits=splits,
+    for (algo, seed), path in TINY.locate(root=root).items():
+        train(TINY.config(algo, seed), out_root=path.parent, splits=splits,
               device="cpu", progress=False)
         evaluate_run(path, n_episodes=600, image_split=splits["test"], device="cpu")
         ensure_probes([path], PROBE, default_conditions, device="cpu")
@@ -35,9 +39,8 @@ def study_root(tmp_path_factory):
 
 
 @pytest.fixture()
-def study(study_root, monkeypatch):
-    monkeypatch.setitem(profiles.PROFILES, "smoke", tiny_config("maml", n_iterations=4))
-    return load_study("smoke", (0, 1), root=study_root)
+def study(study_root):
+    return load_study(TINY, root=study_root)
 
 
 def test_every_quantity_has_a_row_with_numbers(study):
@@ -58,7 +61,7 @@ def test_changing_the_eval_artifact_changes_the_table(study, study_root, monkeyp
     before = report.accuracy_of(study, "maml")
     res["acc"] += 0.1
     (path / "eval-test.json").write_text(json.dumps(res))
-    after = report.accuracy_of(load_study("smoke", (0, 1), root=study_root), "maml")
+    after = report.accuracy_of(load_study(TINY, root=study_root), "maml")
     assert after.mean == pytest.approx(before.mean + 0.05)  # one of two seeds moved by 0.1
     res["acc"] -= 0.1
     (path / "eval-test.json").write_text(json.dumps(res))

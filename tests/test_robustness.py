@@ -11,7 +11,6 @@ uninterrupted run (CPU, float32, one torch thread in every process).
 from __future__ import annotations
 
 import errno
-import importlib
 import io as pyio
 import json
 import os
@@ -32,16 +31,17 @@ from conftest import synthetic_splits, tiny_config, train_tiny
 from PIL import Image
 
 import neglr_utils.cli as cli
-import neglr_utils.data as data
-import neglr_utils.study as study
-from neglr_utils import io
-from neglr_utils.data import CorruptImageError, SplitOverlapError, load_split
-from neglr_utils.lock import RunLock, RunLockedError
-from neglr_utils.params import check_parameters
-from neglr_utils.profiles import LongRunRefused, ensure_runs, profile_config
-from neglr_utils.train import RunConfig, TrainingInterrupted, load_run, run_dir_for, train
+import neglr_utils.core.data as data
+import neglr_utils.runs.study as study
+import neglr_utils.runs.training as train_module
+from neglr_utils.core.data import CorruptImageError, SplitOverlapError, load_split
+from neglr_utils.display.params import check_parameters
+from neglr_utils.runs import store
+from neglr_utils.runs.config import RunConfig, run_dir_for
+from neglr_utils.runs.lock import RunLock, RunLockedError
+from neglr_utils.runs.profiles import PAPER, LongRunRefused, profile_config
+from neglr_utils.runs.training import TrainingInterrupted, load_run, train
 
-train_module = importlib.import_module("neglr_utils.train")  # the package's `train` is the function
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
@@ -107,7 +107,7 @@ def test_truncated_checkpoint_is_an_error_never_overwritten(tmp_path):
     ckpt = path / "checkpoint.pt"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     before = snapshot(path)
-    with pytest.raises(io.RunFileError, match=rf"{ckpt} is damaged or not a checkpoint.*"
+    with pytest.raises(store.RunFileError, match=rf"{ckpt} is damaged or not a checkpoint.*"
                                               "Nothing was changed.*--restart"):
         train_tiny(tiny_config(), tmp_path)
     assert snapshot(path) == before  # nothing overwritten, no lock left
@@ -118,7 +118,7 @@ def test_corrupt_final_is_an_error_and_rebuilt_from_checkpoint(tmp_path, tiny_re
     path = train_tiny(tiny_config(), tmp_path)
     (path / "final.pt").write_bytes(b"not a checkpoint")
     for read in (load_run, train_module.evaluate_run):
-        with pytest.raises(io.RunFileError, match=r"final.pt is damaged or not a checkpoint "
+        with pytest.raises(store.RunFileError, match=r"final.pt is damaged or not a checkpoint "
                                                   r"\(not a complete torch file\). Nothing was "
                                                   "changed. Delete it and train the run again"):
             read(path)
@@ -130,9 +130,9 @@ def test_corrupt_final_is_an_error_and_rebuilt_from_checkpoint(tmp_path, tiny_re
 def test_checkpoint_of_another_format_version(tmp_path):
     path = stopped_run(tmp_path)
     state = torch.load(path / "checkpoint.pt", weights_only=True)
-    assert state["format"] == io.CHECKPOINT_FORMAT
+    assert state["format"] == store.CHECKPOINT_FORMAT
     torch.save(state | {"format": 99}, path / "checkpoint.pt")
-    with pytest.raises(io.RunFileError, match=r"checkpoint format 99; this version of "
+    with pytest.raises(store.RunFileError, match=r"checkpoint format 99; this version of "
                                               r"neglr_utils reads formats \(1, 2\)"):
         train_tiny(tiny_config(), tmp_path)
 
@@ -140,7 +140,7 @@ def test_checkpoint_of_another_format_version(tmp_path):
 def test_foreign_file_as_checkpoint(tmp_path):
     path = stopped_run(tmp_path)
     torch.save(torch.zeros(3), path / "checkpoint.pt")
-    with pytest.raises(io.RunFileError, match="holds no parameters; it is not a neglr"):
+    with pytest.raises(store.RunFileError, match="holds no parameters; it is not a neglr"):
         train_tiny(tiny_config(), tmp_path)
 
 
@@ -151,7 +151,7 @@ def test_checkpoint_copied_from_another_run(tmp_path):
         train_tiny(other_cfg, tmp_path, on_iteration=stop_at(3))
     shutil.copy(run_dir_for(other_cfg, tmp_path) / "checkpoint.pt", path / "checkpoint.pt")
     before = snapshot(path)
-    with pytest.raises(io.RunFileError, match="checkpoint.pt belongs to another run"):
+    with pytest.raises(store.RunFileError, match="checkpoint.pt belongs to another run"):
         train_tiny(tiny_config(), tmp_path)
     assert snapshot(path) == before
 
@@ -162,12 +162,12 @@ def test_partial_last_metrics_line_warns_and_resume_drops_lines_past_checkpoint(
     with open(path / "metrics.jsonl", "a") as f:
         f.write('{"iteration": 6, "train_lo')  # killed while writing line 6
     with pytest.warns(UserWarning, match="dropped a partial last line"):
-        assert [r["iteration"] for r in io.read_metrics(path)] == [1, 2, 3, 4, 5]
+        assert [r["iteration"] for r in store.read_metrics(path)] == [1, 2, 3, 4, 5]
     with pytest.warns(UserWarning, match="dropped a partial last line"):
         train_tiny(tiny_config(), tmp_path)
-    strip = [{k: v for k, v in r.items() if k != "wall_time"} for r in io.read_metrics(path)]
+    strip = [{k: v for k, v in r.items() if k != "wall_time"} for r in store.read_metrics(path)]
     assert strip == [{k: v for k, v in r.items() if k != "wall_time"}
-                     for r in io.read_metrics(tiny_reference)]
+                     for r in store.read_metrics(tiny_reference)]
     assert_same_weights(path, tiny_reference)
 
 
@@ -176,7 +176,7 @@ def test_bad_metrics_line_in_the_middle_names_file_and_line(tmp_path):
     lines = (path / "metrics.jsonl").read_text().splitlines()
     lines[1] = lines[1][:10]
     (path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(io.RunFileError, match=r"metrics.jsonl, line 2, is not JSON"):
+    with pytest.raises(store.RunFileError, match=r"metrics.jsonl, line 2, is not JSON"):
         load_run(path)
 
 
@@ -187,7 +187,8 @@ def test_edited_config_json_does_not_match_the_directory(tmp_path):
     (path / "config.json").write_text(json.dumps(info))
     before = snapshot(path)
     for action in (lambda: load_run(path), lambda: train_tiny(tiny_config(), tmp_path)):
-        with pytest.raises(io.RunFileError, match=rf"config.json does not belong to {path.name}"):
+        with pytest.raises(store.RunFileError,
+                           match=rf"config.json does not belong to {path.name}"):
             action()
     assert snapshot(path) == before
 
@@ -197,7 +198,7 @@ def test_config_json_with_unknown_field(tmp_path):
     info = json.loads((path / "config.json").read_text())
     info["config"]["warp_factor"] = 9
     (path / "config.json").write_text(json.dumps(info))
-    with pytest.raises(io.RunFileError, match=r"unknown config fields \['warp_factor'\]"):
+    with pytest.raises(store.RunFileError, match=r"unknown config fields \['warp_factor'\]"):
         load_run(path)
 
 
@@ -205,7 +206,7 @@ def test_config_json_not_json_and_missing(tmp_path):
     path = stopped_run(tmp_path)
     text = (path / "config.json").read_text()
     (path / "config.json").write_text(text[: len(text) // 2])
-    with pytest.raises(io.RunFileError, match=r"config.json is not valid JSON"):
+    with pytest.raises(store.RunFileError, match=r"config.json is not valid JSON"):
         load_run(path)
     (path / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
@@ -222,7 +223,7 @@ import torch
 torch.set_num_threads(1)
 from conftest import synthetic_splits
 import neglr_utils.cli as cli
-from neglr_utils.train import train
+from neglr_utils.runs.training import train
 
 work, pause_at = Path(sys.argv[1]), int(sys.argv[2])
 
@@ -323,7 +324,7 @@ def test_sigkill_loses_only_iterations_since_checkpoint(tmp_path, smoke_referenc
         smoke_train(tmp_path / "runs")
     assert not (path / ".lock").exists()
     assert_same_weights(path, smoke_reference)
-    rows, ref = io.read_metrics(path), io.read_metrics(smoke_reference)
+    rows, ref = store.read_metrics(path), store.read_metrics(smoke_reference)
     assert [r["iteration"] for r in rows] == [r["iteration"] for r in ref] == [2, 4, 6, 8]
     for r, q in zip(rows, ref, strict=True):
         assert r.get("val_acc") == q.get("val_acc") and r.get("rates") == q.get("rates")
@@ -420,12 +421,12 @@ class FailingFile:
 
 def test_write_failing_midway_leaves_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "checkpoint.pt"
-    io.atomic_save({"params": {"w": torch.ones(3)}}, target)
+    store.atomic_save({"params": {"w": torch.ones(3)}}, target)
     good = target.read_bytes()
-    monkeypatch.setattr(io, "open", lambda p, mode: FailingFile(open(p, mode), 500),
+    monkeypatch.setattr(store, "open", lambda p, mode: FailingFile(open(p, mode), 500),
                         raising=False)
     with pytest.raises(OSError, match=rf"could not write {target} \(No space left"):
-        io.atomic_save({"params": {"w": torch.zeros(10_000)}}, target)
+        store.atomic_save({"params": {"w": torch.zeros(10_000)}}, target)
     assert target.read_bytes() == good and sorted(os.listdir(tmp_path)) == ["checkpoint.pt"]
 
 
@@ -456,16 +457,17 @@ def test_metrics_append_failing_keeps_checkpoint(tmp_path, monkeypatch, tiny_ref
 def test_paper_profile_on_cpu_needs_the_flag(tmp_path, capsys):
     code = cli.main(["train", "--profile", "paper", "--device", "cpu", "--out", str(tmp_path)])
     assert code == 1
-    assert ("error: the paper profile takes days on a CPU; use a GPU (--device cuda) or pass "
-            "--allow-long-on-cpu") in capsys.readouterr().err
+    assert ("error: maml seed 0 at paper scale takes about an hour on an H200 and days on a "
+            "CPU: train it with `python scripts/paper_chunk.py` on a GPU, or pass "
+            "allow_long=True (--allow-long-on-cpu)") in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 
-def test_ensure_runs_never_starts_paper_scale(tmp_path, monkeypatch):
-    monkeypatch.setattr("neglr_utils.profiles.train", None)  # a call would fail loudly
-    with pytest.raises(LongRunRefused, match=r"maml seed 0 at paper scale is not in .*days on "
-                                             "a CPU. Train it with `python scripts/paper_chunk"):
-        ensure_runs("paper", ("maml",), root=tmp_path)
+def test_ensure_never_starts_paper_scale(tmp_path, monkeypatch):
+    monkeypatch.setattr("neglr_utils.runs.training.train", None)  # a call would fail loudly
+    with pytest.raises(LongRunRefused, match=r"maml seed 0 at paper scale .*days on a CPU: "
+                                             "train it with `python scripts/paper_chunk"):
+        PAPER.ensure(("maml",), root=tmp_path, device="cpu")
 
 
 def test_book_prepare_lists_missing_paper_runs_and_reads_partial_ones(tmp_path, monkeypatch):
@@ -474,13 +476,12 @@ def test_book_prepare_lists_missing_paper_runs_and_reads_partial_ones(tmp_path, 
     cfg = profile_config("paper", "maml", 0)
     half = run_dir_for(cfg, tmp_path / cfg.dataset)
     half.mkdir(parents=True)
-    io.write_metrics([{"iteration": 30_000}], half)  # a committed run, half trained
-    notes = study.prepare("paper", [0], root=str(tmp_path))
-    assert len(notes) == 3 and all("more minutes on an H200" in n and "paper_chunk.py" in n
-                                   for n in notes)
-    assert "at iteration 30,000 of 60,000" in notes[0] and "not started" in notes[1]
-    minutes = {n.split(":")[0]: float(n.split("about ")[1].split(" more")[0].replace(",", ""))
-               for n in notes}
+    store.write_metrics([{"iteration": 30_000}], half)  # a committed run, half trained
+    missing, _ = study.prepare("paper", [0], root=str(tmp_path))
+    assert len(missing) == 3 and all(m.where == "an H200" and "paper_chunk.py" in m.command
+                                     for m in missing)
+    assert (missing[0].done, missing[0].total, missing[1].done) == (30_000, 60_000, 0)
+    minutes = {m.label: m.minutes for m in missing}
     assert minutes["paper maml seed 0"] == pytest.approx(minutes["paper meta-sgd seed 0"] / 2,
                                                          rel=1e-3)
 

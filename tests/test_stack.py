@@ -4,9 +4,10 @@ import pytest
 import torch
 from conftest import synthetic_splits, tiny_config
 
-from neglr_utils.episodes import Episode, EpisodeSampler
-from neglr_utils.stack import Stack, check_stackable
-from neglr_utils.train import load_run, run_dir_for, train, train_runs
+from neglr_utils.core.episodes import Episode, EpisodeSampler
+from neglr_utils.core.stack import Stack, check_stackable
+from neglr_utils.runs.config import run_dir_for
+from neglr_utils.runs.training import load_run, train, train_runs
 
 CPU = torch.device("cpu")
 RTOL = 1e-10

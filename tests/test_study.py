@@ -4,22 +4,25 @@ from pathlib import Path
 
 import pytest
 
-from neglr_utils import probe
-from neglr_utils.profiles import PROBES
-from neglr_utils.study import prepare, probe_plan, study_sweep
-from neglr_utils.sweep import run_dir
+from neglr_utils.core import probe
+from neglr_utils.runs.profiles import CPU, CPU_MINI
+from neglr_utils.runs.study import prepare, probe_plan, study_sweep
+from neglr_utils.runs.sweep import run_dir
 
 
-def test_the_cpu_study_covers_both_datasets_three_algorithms_three_seeds_and_the_ablation():
+def test_the_cpu_study_covers_both_datasets_with_their_seeds_and_the_ablations():
     specs = study_sweep("cpu").specs()
     main = [s for s in specs if not s.overrides]
-    assert len(main) == 2 * 3 * 3
-    assert {s.profile for s in main} == {"cpu", "cpu-mini"} and {s.seed for s in main} == {0, 1, 2}
+    assert len(main) == 3 * 5 + 3 * 3
+    assert {s.seed for s in main if s.profile == "cpu-mini"} == {0, 1, 2, 3, 4}
+    assert {s.seed for s in main if s.profile == "cpu"} == {0, 1, 2}
     ablation = [s for s in specs if s.overrides]
     assert {s.overrides for s in ablation} == {(("query_bn", "support"),)}
-    assert {s.profile for s in ablation} == {"cpu"} and [s.seed for s in ablation] == [0]
-    assert specs[0].seed == 0 and specs[-1].seed == 2  # seed 0 of everything first
-    assert [s.seed for s in study_sweep("cpu", seeds=(1,)).specs()] == [1] * 7  # its first seed
+    assert sorted((s.profile, s.seed) for s in ablation) == [("cpu", 0), ("cpu-mini", 0),
+                                                             ("cpu-mini", 1)]
+    assert specs[0].seed == 0 and specs[-1].seed == 4  # seed 0 of everything first
+    one = study_sweep("cpu", seeds=(1,)).specs()
+    assert [s.seed for s in one] == [1] * 7  # 3 + 3 + the mini-ImageNet ablation
 
 
 def test_the_paper_study_has_no_ablation_and_lives_in_results_paper():
@@ -41,22 +44,25 @@ def test_probe_plan_per_algorithm(tmp_path):
     assert meta_sgd.mechanism_tasks == 1000
     mini_maml = [j for j in jobs if "mini-imagenet/maml-seed0" in j.run_dir]
     assert sorted(j.config.disjoint for j in mini_maml) == [False, True]  # both pairings
-    assert PROBES["cpu-mini"].disjoint and not PROBES["cpu"].disjoint
+    assert CPU_MINI.probe.disjoint and not CPU.probe.disjoint
     positive = [j for j in jobs if "positive" in j.run_dir]
     assert all(j.conditions == (probe.TRAINED,) and not j.mechanism_tasks for j in positive)
     assert len(by) == len(jobs)
     diagnosed = sorted(Path(j.run_dir).parent.name + "/" + Path(j.run_dir).name.split("-")[0]
                        + ("-sgd" if "meta-sgd" in j.run_dir else "")
                        for j in jobs if j.mechanism_tasks)
-    assert diagnosed == ["mini-imagenet/maml", "mini-imagenet/meta-sgd", "omniglot/maml",
-                         "omniglot/meta-sgd"]  # the first seed's MAML and Meta-SGD only
-    assert all("seed0" in j.run_dir for j in jobs if j.mechanism_tasks)
+    assert diagnosed == ["mini-imagenet/maml", "mini-imagenet/maml", "mini-imagenet/meta-sgd",
+                         "mini-imagenet/meta-sgd", "omniglot/maml", "omniglot/meta-sgd"]
+    seeds = {(Path(j.run_dir).parent.name, Path(j.run_dir).name.split("-seed")[1][0])
+             for j in jobs if j.mechanism_tasks}
+    assert seeds == {("mini-imagenet", "0"), ("mini-imagenet", "1"), ("omniglot", "0")}
 
 
 @pytest.mark.realdata
 def test_prepare_trains_only_what_is_cheap(tmp_path, real_data_root, monkeypatch):
     monkeypatch.setenv("NEGLR_DATA", str(real_data_root))
-    notes = prepare("cpu", (0,), root=str(tmp_path), max_train_minutes=0.0, progress=False)
-    assert len(notes) == 7 and all("not started" in n and "minutes" in n for n in notes)
-    assert all("python -m neglr_utils study --profile cpu" in n for n in notes)
+    missing, _ = prepare("cpu", (0,), root=str(tmp_path), max_train_minutes=0.0,
+                         progress=False)
+    assert len(missing) == 8 and all(m.done == 0 and m.minutes > 0 for m in missing)
+    assert all(m.command == "python -m neglr_utils study --profile cpu" for m in missing)
     assert not list(tmp_path.rglob("final.pt"))

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from neglr_utils.profiles import LongRunRefused
-from neglr_utils.sweep import (
+from neglr_utils.analysis.sweeps import collect
+from neglr_utils.cli import write_collect
+from neglr_utils.runs.profiles import LongRunRefused
+from neglr_utils.runs.sweep import (
     ExecutorOptions,
     RunSpec,
     Sweep,
-    collect,
     execute,
     load_sweep,
     make_executor,
@@ -21,7 +22,6 @@ from neglr_utils.sweep import (
     plan,
     run_dir,
     stack_groups,
-    write_collect,
 )
 
 GRID = textwrap.dedent("""

@@ -6,10 +6,11 @@ import pytest
 import torch
 from conftest import synthetic_splits, tiny_config, train_tiny
 
-from neglr_utils import io
-from neglr_utils.episodes import EpisodeSampler
-from neglr_utils.stack import Stack
-from neglr_utils.train import NonFiniteLossError, load_run, run_dir_for
+from neglr_utils.core.episodes import EpisodeSampler
+from neglr_utils.core.stack import Stack
+from neglr_utils.runs import store
+from neglr_utils.runs.config import run_dir_for
+from neglr_utils.runs.training import NonFiniteLossError, load_run
 
 
 def test_run_directory_has_every_artifact(tmp_path):
@@ -112,7 +113,7 @@ def test_checkpoint_carries_its_format_and_adam_state(tmp_path):
     with pytest.raises(Stop):
         train_tiny(cfg, tmp_path, on_iteration=stop_at(3))
     state = torch.load(run_dir_for(cfg, tmp_path) / "checkpoint.pt", weights_only=True)
-    assert state["format"] == io.CHECKPOINT_FORMAT and state["adam"]["step"] == 2
+    assert state["format"] == store.CHECKPOINT_FORMAT and state["adam"]["step"] == 2
     assert set(state["adam"]["exp_avg"]) == ({f"param:{k}" for k in state["params"]}
                                              | {f"rate:{k}" for k in state["rates"]})
 

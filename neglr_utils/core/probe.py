@@ -20,17 +20,14 @@ B from classes A does not use (on a 20-class split, independent 5-way tasks shar
 class about 80 % of the time). BatchNorm (``bn_mode``): ``"joint"`` embeds a task's
 support and query images as one batch, ``"separate"`` as two batches.
 
-Results are typed (`ProbeResult`, with per-pair accuracies as `PairAccuracies`) and
-cached in each run's ``probe.json``; `ensure_probes` computes only what is missing.
+Results are typed (`ProbeResult`, with per-pair accuracies as `PairAccuracies`);
+``runs/probes.py`` probes run directories and caches the results in ``probe.json``.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,17 +36,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from . import io
-from .data import ImageSplit, load_split
+from .data import ImageSplit
 from .episodes import Episode, EpisodeSet
-from .meta import Rates, adapt, effective_rates
+from .meta import Rates, adapt
 from .models import features
-from .runtime import device_description, resolve_device
-from .train import Run, load_run
 
 BN_MODES = ("joint", "separate")
 PROBE_SEED = 30_000  # probe task lists: A = PROBE_SEED + 2 * seed, B = A + 1
-PROBE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -153,12 +146,6 @@ class RunKey:
     iteration: int
     finished: bool
     query_bn: str = "transductive"
-
-    @classmethod
-    def of(cls, run: Run) -> RunKey:
-        c = run.config
-        return cls(c.algo, c.seed, c.dataset, c.profile, c.digest(), run.iteration,
-                   run.finished, c.meta.query_bn)
 
 
 @dataclass(frozen=True)
@@ -315,111 +302,6 @@ def shared_class_fraction(tasks_a: EpisodeSet, tasks_b: EpisodeSet) -> float:
     return (a.unsqueeze(2) == b.unsqueeze(1)).any(dim=2).any(dim=1).double().mean().item()
 
 
-def probe_run(run: Run, cfg: ProbeConfig, condition: Condition = TRAINED, *,
-              image_split: ImageSplit, device: torch.device, progress: bool = False,
-              compiled: bool = False) -> ProbeResult:
-    """Probe one loaded run under ``condition`` on ``image_split`` (its probe split)."""
-    rc = run.config
-    k_shot = cfg.k_shot or rc.k_shot
-    tasks = task_lists(image_split, rc.n_way, k_shot, cfg, device, getattr(torch, rc.dtype))
-    params = {k: v.to(device) for k, v in run.params.items()}
-    rates = effective_rates(params, {k: v.to(device) for k, v in run.rates.items()}, rc.meta)
-    rates = scale_rates(rates, dict(condition.scales))
-    t0 = time.perf_counter()
-    acc = probe_pairs(params, rates, rc.meta.n_inner_steps, *tasks, bn_mode=cfg.bn_mode,
-                      batch_size=cfg.batch_size, progress=progress, compiled=compiled)
-    return ProbeResult(RunKey.of(run), condition, cfg, acc, rc.n_way * cfg.k_query,
-                       shared_class_fraction(*tasks), time.perf_counter() - t0,
-                       device_description(device))
-
-
-# ----------------------------------------------------------------------------- storage
-
-
-def _entry(r: ProbeResult) -> dict[str, Any]:
-    correct = {k: np.rint(v * r.n_query).astype(int).tolist() for k, v in r.acc.as_dict().items()}
-    return {"run": asdict(r.run), "condition": [list(s) for s in r.condition.scales],
-            "config": asdict(r.config), "n_query": r.n_query, "frac_shared": r.frac_shared,
-            "seconds": r.seconds, "device": r.device, "correct": correct}
-
-
-def _result(e: Mapping[str, Any]) -> ProbeResult:
-    acc = PairAccuracies(**{k: np.asarray(v, dtype=np.float64) / e["n_query"]
-                            for k, v in e["correct"].items()})
-    return ProbeResult(RunKey(**e["run"]), Condition(tuple((p, f) for p, f in e["condition"])),
-                       ProbeConfig(**e["config"]), acc, e["n_query"], e["frac_shared"],
-                       e["seconds"], e["device"])
-
-
-def load_results(run_dir: str | os.PathLike) -> list[ProbeResult]:
-    """The probe results stored in ``run_dir/probe.json`` ([] when absent or of an older
-    format, which is then recomputed)."""
-    body = io.read_json(Path(run_dir) / "probe.json")
-    if not isinstance(body, dict) or body.get("format") != PROBE_FORMAT:
-        return []
-    return [_result(e) for e in body["results"]]
-
-
-def save_results(results: Sequence[ProbeResult], run_dir: str | os.PathLike) -> Path:
-    """Write ``run_dir/probe.json`` (atomically) with every result given."""
-    return io.write_json({"format": PROBE_FORMAT, "results": [_entry(r) for r in results]},
-                         Path(run_dir) / "probe.json")
-
-
 def default_conditions(algo: str) -> tuple[Condition, ...]:
     """Every run: the sign sweep of its conv rates (x1 is the run as trained)."""
     return tuple(conv_scaled(f) for f in sorted(SIGN_SWEEP, key=lambda f: f != 1))
-
-
-def ensure_probes(
-    run_dirs: Sequence[str | os.PathLike],
-    cfg: ProbeConfig,
-    conditions: Callable[[str], Sequence[Condition]] = default_conditions,
-    *,
-    data_root: str | os.PathLike | None = None,
-    device: str | torch.device | None = "auto",
-    progress: bool = False,
-    compiled: bool = False,
-) -> list[ProbeResult]:
-    """Probe every run under every condition of its algorithm, reusing ``probe.json``.
-
-    A stored result is reused when it was made from the run as it is now (hash and
-    iteration) with the same condition and probe settings; the rest is computed and
-    added to the run's ``probe.json``. Returns the results in the order of the runs.
-    """
-    device = resolve_device(device)
-    splits: dict[tuple, ImageSplit] = {}
-    out: list[ProbeResult] = []
-    for d in run_dirs:
-        run = load_run(d, device=device)
-        key = RunKey.of(run)
-        stored = load_results(d)
-        for cond in conditions(key.algo):
-            hit = next((r for r in stored if r.matches(key, cond, cfg)), None)
-            if hit is None:
-                split_key = (run.config.dataset, cfg.split, run.config.image_size)
-                if split_key not in splits:
-                    splits[split_key] = load_split(run.config.dataset, cfg.split, data_root,
-                                                   image_size=run.config.image_size or None)
-                hit = probe_run(run, cfg, cond, image_split=splits[split_key], device=device,
-                                progress=progress, compiled=compiled)
-                stored = [r for r in stored if not r.matches(key, cond, cfg)] + [hit]
-                save_results(stored, d)
-            out.append(hit)
-    return out
-
-
-def select(results: Sequence[ProbeResult], *, algo: str | None = None,
-           condition: Condition | None = None, config: ProbeConfig | None = None,
-           seed: int | None = None, query_bn: str | None = "transductive"
-           ) -> list[ProbeResult]:
-    """The results that match every given field, in their order (None: any).
-
-    ``query_bn`` defaults to the study's main runs, leaving out the BatchNorm ablation.
-    """
-    return [r for r in results
-            if (algo is None or r.run.algo == algo)
-            and (condition is None or r.condition == condition)
-            and (config is None or r.config.key() == config.key())
-            and (seed is None or r.run.seed == seed)
-            and (query_bn is None or r.run.query_bn == query_bn)]

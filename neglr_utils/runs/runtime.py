@@ -1,11 +1,12 @@
 """Where the work runs: the device, its description, package versions, CPU threads.
 
 Threads: on a small CPU machine torch's OpenMP threads busy-wait for a core another
-process holds, so a 2-thread training beside one busy process ran about 30x slower
-(ENVIRONMENT.md; README has our measurements). `configure_threads` sets torch's thread
+process holds: torch's default two threads ran 3.4x slower per meta-iteration beside one
+busy process, one thread 1.0x (``benchmarks/bench_threads.py``,
+``benchmarks/results/cpu2-threads.json``). `configure_threads` sets torch's thread
 count from the cores that are free when it is called (``/proc/stat`` sampled briefly)
-unless told otherwise, and the Makefile exports ``OMP_WAIT_POLICY=PASSIVE`` so idle
-OpenMP threads sleep instead of spinning.
+unless told otherwise; the package sets ``GOMP_SPINCOUNT`` so idle OpenMP threads spin
+only briefly (a ``PASSIVE`` wait policy made two threads as slow as one).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def device_description(device: torch.device) -> str:
 
 def package_versions() -> dict[str, str]:
     """Versions that can change a number: Python, torch, numpy, this package."""
-    from . import __version__  # noqa: PLC0415  (the package imports this module)
+    from .. import __version__  # noqa: PLC0415  (the package imports this module: a cycle)
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "numpy": numpy.__version__, "neglr_utils": __version__}

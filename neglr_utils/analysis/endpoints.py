@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.probe import TRAINED, Condition, PairAccuracies, ProbeConfig, ProbeResult
+from ..runs.probes import select
+from ..stats import Equivalence, Interval, PairedTest, holm, mean_ci, paired_test, tost
 from . import published
-from .probe import TRAINED, Condition, PairAccuracies, ProbeConfig, ProbeResult, select
-from .stats import Equivalence, Interval, PairedTest, holm, mean_ci, paired_test, tost
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .stats import Interval, mean_ci
+from ..stats import Interval, mean_ci
 
 Rate = float | np.ndarray  # a scalar inner rate, or one rate per coordinate: [p]
 RATE_TOL = 1e-4  # absolute tolerance of a refined optimal rate

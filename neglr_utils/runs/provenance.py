@@ -32,8 +32,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import io
-from .train import read_config, train
+from . import store
+from .store import read_config
+from .training import train
 
 LOSS_RTOL = 4e-3  # relative, on the first logged training-loss window
 ACC_ATOL = 0.02  # absolute, on the first logged training-accuracy window
@@ -66,7 +67,7 @@ def check(run_dir: str | os.PathLike, *, data_root: str | os.PathLike | None = N
     the committed ``metrics.jsonl``."""
     cfg, _ = read_config(run_dir)
     n = cfg.log_every
-    committed = next((r for r in io.read_metrics(run_dir) if r["iteration"] == n), None)
+    committed = next((r for r in store.read_metrics(run_dir) if r["iteration"] == n), None)
     if committed is None:
         raise ValueError(f"{run_dir}/metrics.jsonl has no line for iteration {n} (its first "
                          "logged window): nothing to compare with")
@@ -75,6 +76,6 @@ def check(run_dir: str | os.PathLike, *, data_root: str | os.PathLike | None = N
     short = cfg.replace(n_iterations=n, n_val_episodes=1, **changes)
     with tempfile.TemporaryDirectory() as tmp:
         path = train(short, out_root=tmp, data_root=data_root, device=device, progress=False)
-        row = next(r for r in io.read_metrics(path) if r["iteration"] == n)
+        row = next(r for r in store.read_metrics(path) if r["iteration"] == n)
     loss = abs(row["train_loss"] - committed["train_loss"]) / abs(committed["train_loss"])
     return Provenance(Path(run_dir), n, loss, abs(row["train_acc"] - committed["train_acc"]))

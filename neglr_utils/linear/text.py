@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .linear import (
+from ..display.tables import fmt
+from ..stats import Interval
+from .model import (
     SAME_RATE_TOL,
     LearnedRates,
     LossCurve,
@@ -18,8 +20,6 @@ from .linear import (
     Regime,
     best_adaptation_rate,
 )
-from .report import fmt
-from .stats import Interval
 
 # formatter (`report.fmt`): rates signed ("rate"), losses and their differences plain
 # ("prob"), shares as percentages ("pct"); ratios p / (m n_v) with two significant digits.

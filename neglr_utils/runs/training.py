@@ -34,131 +34,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import io
-from .data import DATASETS, ImageSplit, load_split
-from .episodes import Episode, EpisodeSampler, EpisodeSet, check_episode_shape
+from . import store
+from .config import TEST_SEED, VAL_SEED, RunConfig, run_dir_for
+from .store import read_config
+from ..core.data import DATASETS, ImageSplit, load_split
+from ..core.episodes import Episode, EpisodeSampler, EpisodeSet, check_episode_shape
 from .lock import RunLock, StopSignals
-from .meta import MetaConfig, check_choice, effective_rates, evaluate
-from .models import Conv4Config, Params
+from ..core.meta import MetaConfig, check_choice, effective_rates, evaluate
+from ..core.models import Conv4Config, Params
 from .runtime import device_description, package_versions, resolve_device
-from .stack import Stack, check_stackable
-from .stats import mean_ci
-
-DATASET_SHAPES = {"omniglot": (1, 28), "mini-imagenet": (3, 84)}
-# (group, field) -> default of config fields added after runs were committed; "" is the
-# top level of RunConfig, "meta" its MetaConfig.
-LATER_FIELDS: dict[tuple[str, str], Any] = {("meta", "query_bn"): "transductive"}
-VAL_SEED = 10_000  # one fixed validation list for every run of a dataset
-TEST_SEED = 20_000
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a training run (and its directory hash)."""
-
-    profile: str = "custom"  # the profile it came from, for labels
-    dataset: str = "omniglot"  # "omniglot" | "mini-imagenet"
-    image_size: int = 0  # 0: the dataset's standard size (28 / 84)
-    n_way: int = 5
-    k_shot: int = 1
-    k_query: int = 10  # query images per class for the meta-loss and validation
-    meta_batch_size: int = 3  # tasks per meta-iteration
-    n_iterations: int = 60_000
-    meta_lr: float = 1e-3  # Adam, for the initialisation and the rates
-    hidden: int = 64  # filters per conv block
-    meta: MetaConfig = field(default_factory=MetaConfig)
-    val_every: int = 500  # validate every this many iterations (and at the end)
-    n_val_episodes: int = 100
-    log_every: int = 10  # metrics.jsonl gets the mean of this many iterations per line
-    ckpt_every: int = 500
-    seed: int = 0
-    dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, DATASETS)
-        check_choice("dtype", self.dtype, DTYPES)
-        for name in ("n_way", "k_shot", "meta_batch_size", "n_iterations", "hidden",
-                     "val_every", "n_val_episodes", "log_every", "ckpt_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        for name in ("k_query", "image_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"{name}={value!r} must be an integer")
-        if self.k_query < 1 or self.image_size < 0:
-            raise ValueError(f"k_query={self.k_query} must be >= 1 and image_size="
-                             f"{self.image_size} >= 0")
-        if not isinstance(self.meta_lr, numbers.Real) or isinstance(self.meta_lr, bool):
-            raise ValueError(f"meta_lr={self.meta_lr!r} must be a number")
-        if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
-            raise ValueError(f"meta_lr={self.meta_lr} must be a positive finite number")
-        self.model_config().feature_size  # noqa: B018  (raises for too small images)
-
-    @property
-    def algo(self) -> str:
-        return self.meta.algo
-
-    def model_config(self) -> Conv4Config:
-        channels, size = DATASET_SHAPES[self.dataset]
-        return Conv4Config(in_channels=channels, image_size=self.image_size or size,
-                           hidden=self.hidden, n_way=self.n_way)
-
-    def replace(self, **changes: Any) -> RunConfig:
-        """A copy with top-level or ``meta`` fields changed (``algo=`` goes to ``meta``)."""
-        meta_fields = {f.name for f in dataclasses.fields(MetaConfig)}
-        top_fields = {f.name for f in dataclasses.fields(RunConfig)}
-        unknown = sorted(set(changes) - meta_fields - top_fields)
-        if unknown:
-            raise ValueError(f"unknown settings {unknown}; RunConfig has {sorted(top_fields)} "
-                             f"and MetaConfig {sorted(meta_fields)}")
-        meta_changes = {k: changes.pop(k) for k in list(changes) if k in meta_fields}
-        cfg = dataclasses.replace(self, **changes)
-        if meta_changes:
-            cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, **meta_changes))
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """The config of a ``config.json``; unknown fields are an error (another version)."""
-        d = dict(d)
-        m = dict(d.pop("meta"))
-        m["rate_init_range"] = tuple(m["rate_init_range"])
-        extra = sorted(set(d) - {f.name for f in dataclasses.fields(cls)}
-                       | set(m) - {f.name for f in dataclasses.fields(MetaConfig)})
-        if extra:
-            raise ValueError(f"unknown config fields {extra}: written by another version of "
-                             "neglr_utils")
-        return cls(meta=MetaConfig(**m), **d)
-
-    def digest(self) -> str:
-        """Ten hex digits of the config: the run directory's key.
-
-        Fields added after runs were committed (``LATER_FIELDS``) enter the hash only when
-        they differ from their default, so those runs keep their directory names.
-        """
-        d = self.to_dict()
-        for (group, name), default in LATER_FIELDS.items():
-            part = d[group] if group else d
-            if part.get(name) == default:
-                part.pop(name)
-        blob = json.dumps(d, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:10]
-
-
-def run_dir_for(cfg: RunConfig, out_root: str | os.PathLike) -> Path:
-    """``<out_root>/<algo>-seed<seed>-<hash>``: one directory per distinct config."""
-    return Path(out_root) / f"{cfg.algo}-seed{cfg.seed}-{cfg.digest()}"
-
-
-def run_path(cfg: RunConfig, root: str | os.PathLike) -> Path:
-    """``<root>/<dataset>/<algo>-seed<seed>-<hash>``: where results folders keep runs."""
-    return run_dir_for(cfg, Path(root) / cfg.dataset)
-
+from ..core.stack import Stack, check_stackable
+from ..stats import mean_ci
 
 def rate_summary(rates: dict[str, torch.Tensor | float]) -> dict[str, dict[str, float]]:
     """Per-tensor mean, std and fraction negative of effective inner-rate tensors."""
@@ -194,26 +80,6 @@ class Run:
         return effective_rates(self.params, self.rates, self.config.meta)
 
 
-def read_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
-    """A run directory's config, checked against the directory's name (its hash)."""
-    path = Path(path)
-    info = io.read_json(path / "config.json")
-    if info is None:
-        raise FileNotFoundError(f"{path} is not a run directory (no config.json); "
-                                "train one with `python -m neglr_utils train`")
-    try:
-        config = RunConfig.from_dict(info["config"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise io.RunFileError(f"{path / 'config.json'} does not hold a valid config: "
-                              f"{err}") from err
-    if path.name.rsplit("-", 1)[-1] != config.digest():
-        raise io.RunFileError(
-            f"{path / 'config.json'} does not belong to {path.name}: its settings hash to "
-            f"{config.digest()}. It was edited or copied from another run; restore it from "
-            "git (for an unfinished run you may delete it: training again rewrites it)")
-    return config, info
-
-
 def load_run(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Run:
     """Load a run directory: final weights when finished, else the latest checkpoint."""
     path = Path(path)
@@ -223,9 +89,9 @@ def load_run(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> 
     source = final if final.exists() else ckpt
     if not source.exists():
         raise FileNotFoundError(f"{path} has neither final.pt nor checkpoint.pt yet")
-    state = io.load_checkpoint(source, map_location=device)
+    state = store.load_checkpoint(source, map_location=device)
     return Run(path=path, config=config, params=state["params"], rates=state["rates"],
-               metrics=io.read_metrics(path), info=info, finished=final.exists(),
+               metrics=store.read_metrics(path), info=info, finished=final.exists(),
                iteration=int(state["iteration"]))
 
 
@@ -258,8 +124,8 @@ def _adam_from_torch(state: dict[str, Any], params: Params, rates: Params) -> di
 
 def read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     """A checkpoint with its Adam state in our per-name form (formats 1 and 2)."""
-    state = io.load_checkpoint(path, map_location=device, weights_only=False,
-                               formats=(1, io.CHECKPOINT_FORMAT))
+    state = store.load_checkpoint(path, map_location=device, weights_only=False,
+                               formats=(1, store.CHECKPOINT_FORMAT))
     if "adam" not in state:
         state["adam"] = _adam_from_torch(state, state["params"], state["rates"])
     return state
@@ -276,6 +142,7 @@ class _Member:
     elapsed: float = 0.0
     sums: list[float] = field(default_factory=lambda: [0.0, 0.0])
     n_window: int = 0
+    continued_from: str | None = None  # the shorter run this one continues (`extend`)
 
 
 class _Session:
@@ -349,17 +216,18 @@ class _Session:
 
     def save_checkpoints(self) -> None:
         for i, m in enumerate(self.members):
-            io.atomic_save({"format": io.CHECKPOINT_FORMAT,
+            store.atomic_save({"format": store.CHECKPOINT_FORMAT,
                             "params": self.stack.model_params(i),
                             "rates": self.stack.model_rates(i),
                             "adam": self.stack.adam_state(i), "sampler": m.sampler.state_dict(),
                             "iteration": self.iteration, "elapsed": m.elapsed,
-                            "metrics_lines": m.n_lines, "config": m.cfg.to_dict()},
+                            "metrics_lines": m.n_lines, "config": m.cfg.to_dict(),
+                            "continued_from": m.continued_from},
                            m.run_dir / "checkpoint.pt")
 
     def save_finals(self) -> None:
         for i, m in enumerate(self.members):
-            io.atomic_save({"format": io.CHECKPOINT_FORMAT, "params": self.stack.model_params(i),
+            store.atomic_save({"format": store.CHECKPOINT_FORMAT, "params": self.stack.model_params(i),
                             "rates": self.stack.model_rates(i), "iteration": self.iteration,
                             "elapsed": m.elapsed}, m.run_dir / "final.pt")
 
@@ -376,7 +244,7 @@ def _nan_message(m: _Member, iteration: int, check_every: int) -> str:
     ckpt = m.run_dir / "checkpoint.pt"
     where = "no checkpoint was written yet"
     if ckpt.exists():
-        last = io.load_checkpoint(ckpt, weights_only=False)["iteration"]
+        last = store.load_checkpoint(ckpt, weights_only=False)["iteration"]
         where = (f"the last good checkpoint is {ckpt} (iteration {last}); training again "
                  "continues from it")
     when = (f"at iteration {iteration}" if check_every == 1
@@ -401,7 +269,8 @@ def _start_member(cfg: RunConfig, run_dir: Path, stack: Stack, i: int, train_spl
         sampler.load_state_dict(state["sampler"])
         start, member.elapsed, member.n_lines = (state["iteration"], state["elapsed"],
                                                  state["metrics_lines"])
-        io.write_metrics(io.read_metrics(run_dir)[: member.n_lines], run_dir)
+        member.continued_from = state.get("continued_from")
+        store.write_metrics(store.read_metrics(run_dir)[: member.n_lines], run_dir)
     else:
         (run_dir / "metrics.jsonl").write_text("")
         ckpt.unlink(missing_ok=True)
@@ -418,10 +287,10 @@ def _check_belongs(cfg: RunConfig, run_dir: Path, state: dict[str, Any]) -> None
     try:
         digest = RunConfig.from_dict(saved).digest()
     except (KeyError, TypeError, ValueError) as err:
-        raise io.RunFileError(f"{run_dir / 'checkpoint.pt'} holds an invalid config: "
+        raise store.RunFileError(f"{run_dir / 'checkpoint.pt'} holds an invalid config: "
                               f"{err}") from err
     if digest != cfg.digest():
-        raise io.RunFileError(
+        raise store.RunFileError(
             f"{run_dir / 'checkpoint.pt'} belongs to another run: its settings hash to "
             f"{digest}, this directory's to {cfg.digest()}. It was copied from another run "
             "directory; delete it, or pass --restart (resume=False) to train afresh")
@@ -444,8 +313,9 @@ def _open_session(cfgs: Sequence[RunConfig], dirs: Sequence[Path], splits: dict,
     info = {"hash": "", "versions": package_versions(), "device": device_description(device),
             "stacked_with": len(cfgs), "torch_compile": torch_compile}
     for m in session.members:
-        io.write_json({"config": m.cfg.to_dict(), **info, "hash": m.cfg.digest()},
-                      m.run_dir / "config.json")
+        extra = {"continued_from": m.continued_from} if m.continued_from else {}
+        store.write_json({"config": m.cfg.to_dict(), **info, "hash": m.cfg.digest(), **extra},
+                         m.run_dir / "config.json")
     return session
 
 
@@ -531,6 +401,45 @@ def train(cfg: RunConfig, **kwargs: Any) -> Path:
     return train_runs([cfg], **kwargs)[0]
 
 
+def extend(run_dir: str | os.PathLike, n_iterations: int, **kwargs: Any) -> Path:
+    """Continue a finished run to ``n_iterations``: the run directory of the longer config,
+    started from the finished run's last checkpoint, then trained (``kwargs`` as `train`).
+
+    Exact: nothing in training depends on the total (a constant Adam rate; logs,
+    validations and checkpoints at fixed multiples), so the result is the run that would
+    have been trained to ``n_iterations`` from the start (bit for bit on the same machine;
+    a test). The source must end on a multiple of ``log_every`` and ``val_every`` (else its
+    last, partial log window differs) and still hold ``checkpoint.pt`` (committed runs
+    keep only ``final.pt``). The source is not changed; the new run's ``config.json`` names
+    it under ``continued_from``.
+    """
+    src = Path(run_dir)
+    cfg, _ = read_config(src)
+    if n_iterations <= cfg.n_iterations:
+        raise ValueError(f"{src} already has {cfg.n_iterations:,} iterations; extend it to "
+                         "more")
+    if cfg.n_iterations % cfg.log_every or cfg.n_iterations % cfg.val_every:
+        raise ValueError(f"{src} ends at {cfg.n_iterations:,}, not a multiple of log_every="
+                         f"{cfg.log_every} and val_every={cfg.val_every}: its last log window "
+                         "is partial, so a continuation would not equal a longer run")
+    ckpt = src / "checkpoint.pt"
+    if not (src / "final.pt").exists() or not ckpt.exists():
+        raise FileNotFoundError(f"{src} is not a finished run with its checkpoint.pt (needed "
+                                "for the optimiser state): finish it, or retrain it")
+    new = cfg.replace(n_iterations=n_iterations)
+    dst = run_dir_for(new, src.parent)
+    if not (dst / "checkpoint.pt").exists() and not (dst / "final.pt").exists():
+        state = read_checkpoint(ckpt, torch.device("cpu"))
+        if state["iteration"] != cfg.n_iterations:
+            raise store.RunFileError(f"{ckpt} is at iteration {state['iteration']}, not at "
+                                     f"the end ({cfg.n_iterations}); it was replaced")
+        dst.mkdir(parents=True, exist_ok=True)
+        store.write_metrics(store.read_metrics(src)[: state["metrics_lines"]], dst)
+        store.atomic_save(state | {"config": new.to_dict(), "continued_from": src.name},
+                          dst / "checkpoint.pt")
+    return train(new, out_root=src.parent, **kwargs)
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -566,7 +475,7 @@ def evaluate_run(
     result = {"split": split, "n_episodes": n_episodes, "k_query": k_query, "acc": ci.mean,
               "ci95": ci.half, "iteration": run.iteration, "finished": run.finished,
               "seconds": time.perf_counter() - t0, "device": device_description(device)}
-    io.write_json(result, run.path / f"eval-{split}.json")
+    store.write_json(result, run.path / f"eval-{split}.json")
     if not math.isfinite(ci.mean):
         raise NonFiniteLossError(f"evaluation of {run.path} gave {ci.mean}")
     return result

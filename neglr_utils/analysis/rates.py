@@ -13,7 +13,6 @@ seed, summarised by `stats.mean_ci` (a t-interval over seeds).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,21 +20,10 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from .models import param_shapes
-from .stats import Interval, as_array, mean_ci
+from ..core.models import layer_of, param_shapes
+from ..stats import Interval, as_array, mean_ci
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-_LAYER = re.compile(r"^(conv|bn)(\d+)\.|^(head)\.")
-
-
-def layer_of(name: str) -> str:
-    """Table 1 group of a parameter: ``conv2.bias`` -> ``conv2``, ``head.*`` -> ``logits``."""
-    m = _LAYER.match(name)
-    if m is None:
-        raise ValueError(f"parameter {name!r} is not conv<i>.*, bn<i>.* or head.*")
-    return "logits" if m.group(3) else f"{m.group(1)}{m.group(2)}"
-
-
 @dataclass(frozen=True)
 class RateStats:
     """Distribution of the effective rates of one layer group (or one tensor)."""

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import load_split
-from .episodes import EpisodeSet
-from .meta import accuracy, adapt
-from .models import forward
-from .stats import mean_ci
-from .train import TEST_SEED, Run
+from ..core.data import load_split
+from ..core.episodes import EpisodeSet
+from ..core.meta import accuracy, adapt
+from ..core.models import forward
+from ..runs.config import TEST_SEED
+from ..runs.training import Run
+from ..stats import mean_ci
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from .linear import LossCurve, RateComparison, Regime
-from .stats import Interval
+from ..stats import Interval
+from .model import LossCurve, RateComparison, Regime
 
 RATE_LABEL = r"training rate $\alpha_t$"
 RATIO_LABEL = r"parameters per query sample, $p\,/\,(m\,n_v)$"

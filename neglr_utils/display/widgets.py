@@ -23,11 +23,11 @@ import pandas as pd
 from IPython.display import clear_output, display
 from PIL import Image
 
-from .episodes import EpisodeSet
+from ..core.episodes import EpisodeSet
+from ..runs.training import Run
 from .explorer import EXPLORER_ALGOS, LAYERS, Point, Sweep, explorer_point
 from .plots import plot_conv_sweep, plot_explorer_bars
-from .report import fmt
-from .train import Run
+from .tables import fmt
 
 # ---------------------------------------------------------------- static HTML slider
 

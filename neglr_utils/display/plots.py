@@ -17,9 +17,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from . import published
-from .analysis import Curves, RatePoint
-from .stats import Interval, mean_ci
+from ..analysis import published
+from ..analysis.rates import Curves, RatePoint
+from ..stats import Interval, mean_ci
 
 FIG7_CONDITIONS = (("pre", "pre-adaptation"), ("on", "on-task"), ("off", "off-task"))
 COLORS = {"maml": "#1f77b4", "meta-sgd": "#d62728", "meta-sgd-positive": "#2ca02c"}

@@ -1,4 +1,6 @@
-"""Files of a run directory: atomic writes, the metrics log, JSON and checked torch loads.
+"""Every file of a run directory, read and written here: atomic writes, ``config.json``,
+checkpoints (``checkpoint.pt``, ``final.pt``), the metrics log, ``eval-test.json``,
+``probe.json`` and ``mechanism.json``.
 
 Writes go to a temporary file, are flushed to disk and then renamed over the target, so
 a crash or a full disk leaves the previous file intact (the temporary file is removed
@@ -13,11 +15,17 @@ import json
 import os
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
+
+from ..core.mechanism import StoredPush
+from ..core.probe import Condition, PairAccuracies, ProbeConfig, ProbeResult, RunKey
+from .config import RunConfig
 
 CHECKPOINT_FORMAT = 2  # bump when the layout of checkpoint.pt / final.pt changes
 
@@ -167,3 +175,109 @@ def last_iteration(run_dir: str | os.PathLike) -> int:
         except (json.JSONDecodeError, KeyError, ValueError):
             continue
     return 0
+
+
+# ----------------------------------------------------------------------------- config.json
+
+
+def read_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
+    """A run directory's config, checked against the directory's name (its hash)."""
+    path = Path(path)
+    info = read_json(path / "config.json")
+    if info is None:
+        raise FileNotFoundError(f"{path} is not a run directory (no config.json); "
+                                "train one with `python -m neglr_utils train`")
+    try:
+        config = RunConfig.from_dict(info["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise RunFileError(f"{path / 'config.json'} does not hold a valid config: "
+                              f"{err}") from err
+    if path.name.rsplit("-", 1)[-1] != config.digest():
+        raise RunFileError(
+            f"{path / 'config.json'} does not belong to {path.name}: its settings hash to "
+            f"{config.digest()}. It was edited or copied from another run; restore it from "
+            "git (for an unfinished run you may delete it: training again rewrites it)")
+    return config, info
+
+
+# ----------------------------------------------------------------------------- eval-test.json
+
+
+@dataclass(frozen=True)
+class TestAccuracy:
+    """``eval-test.json``: accuracy with the head after adaptation on fixed test tasks."""
+
+    acc: float
+    ci95: float  # half-width over test tasks
+    n_episodes: int
+    seconds: float
+
+
+def read_test(run_dir: Path, iteration: int, finished: bool, n_episodes: int
+              ) -> TestAccuracy | None:
+    """``eval-test.json`` when it is current (same task count, made from this state)."""
+    res = read_json(run_dir / "eval-test.json")
+    if res is None or res.get("n_episodes") != n_episodes or res.get("finished") != finished:
+        return None
+    if not finished and res.get("iteration") != iteration:
+        return None
+    return TestAccuracy(res["acc"], res["ci95"], res["n_episodes"], res["seconds"])
+
+
+# ----------------------------------------------------------------------------- probe.json
+
+PROBE_FORMAT = 2  # bump when the layout of probe.json changes
+
+
+def _entry(r: ProbeResult) -> dict[str, Any]:
+    correct = {k: np.rint(v * r.n_query).astype(int).tolist() for k, v in r.acc.as_dict().items()}
+    return {"run": asdict(r.run), "condition": [list(s) for s in r.condition.scales],
+            "config": asdict(r.config), "n_query": r.n_query, "frac_shared": r.frac_shared,
+            "seconds": r.seconds, "device": r.device, "correct": correct}
+
+
+def _result(e: Mapping[str, Any]) -> ProbeResult:
+    acc = PairAccuracies(**{k: np.asarray(v, dtype=np.float64) / e["n_query"]
+                            for k, v in e["correct"].items()})
+    return ProbeResult(RunKey(**e["run"]), Condition(tuple((p, f) for p, f in e["condition"])),
+                       ProbeConfig(**e["config"]), acc, e["n_query"], e["frac_shared"],
+                       e["seconds"], e["device"])
+
+
+def load_probe_results(run_dir: str | os.PathLike) -> list[ProbeResult]:
+    """The probe results stored in ``run_dir/probe.json`` ([] when absent or of an older
+    format, which is then recomputed)."""
+    body = read_json(Path(run_dir) / "probe.json")
+    if not isinstance(body, dict) or body.get("format") != PROBE_FORMAT:
+        return []
+    return [_result(e) for e in body["results"]]
+
+
+def save_probe_results(results: Sequence[ProbeResult], run_dir: str | os.PathLike) -> Path:
+    """Write ``run_dir/probe.json`` (atomically) with every result given."""
+    return write_json({"format": PROBE_FORMAT, "results": [_entry(r) for r in results]},
+                         Path(run_dir) / "probe.json")
+
+
+# ----------------------------------------------------------------------------- mechanism.json
+
+
+def mechanism_key(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """What the stored diagnostic was computed from (None when there is none)."""
+    body = read_json(Path(run_dir) / "mechanism.json")
+    return body.get("key") if isinstance(body, dict) else None
+
+
+def write_mechanism(run_dir: str | os.PathLike, key: Mapping[str, Any],
+                    results: Sequence[Mapping[str, Any]]) -> Path:
+    return write_json({"key": dict(key), "results": list(results)},
+                      Path(run_dir) / "mechanism.json")
+
+
+def read_mechanism(run_dir: str | os.PathLike) -> dict[tuple[str, str], dict[str, StoredPush]]:
+    """(at, query_bn) -> layer -> `StoredPush` from ``mechanism.json`` ({} when absent)."""
+    body = read_json(Path(run_dir) / "mechanism.json")
+    if not isinstance(body, dict):
+        return {}
+    return {(r["at"], r["query_bn"]): {d["layer"]: StoredPush(**d) for d in r["layers"]}
+            for r in body["results"]}

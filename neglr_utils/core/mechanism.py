@@ -13,29 +13,23 @@ parameter agree (negative: learn forwards) or disagree (positive: learn backward
 
 `rate_gradients` measures it per task over a fixed list of tasks, per layer group, at
 alpha = 0 or at the learned alpha, with the query's BatchNorm statistics transductive
-(as in training) or taken from the support set, and `summarize` gives the mean, its
+(as in training) or taken from the support set, and `layer_pushes` gives the mean, its
 t-statistic over tasks and the fraction of entries whose mean gradient is positive.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from . import io
-from .analysis import layer_of
-from .data import load_split
-from .episodes import Episode, EpisodeSet
+from ..stats import PairedTest, paired_test
+from .episodes import Episode
 from .meta import QUERY_BN, adapt, query_logits, task_losses
-from .runtime import resolve_device
-from .stats import PairedTest, paired_test
-from .train import Run, load_run
+from .models import layer_of
 
 AT = ("zero", "learned")
 
@@ -50,10 +44,10 @@ class RateGradients:
     positive_entries: dict[str, float]  # layer -> fraction of entries with mean grad > 0
 
 
-def _rates_at(run: Run, at: str) -> dict[str, Tensor]:
+def _rates_at(params: Mapping[str, Tensor], eff: Mapping[str, Tensor | float], at: str
+              ) -> dict[str, Tensor]:
     """The rates at which to differentiate: zeros, or the run's effective rates."""
-    eff = run.effective_rates()
-    ref = run.params
+    ref = params
     if at == "zero":
         return {k: torch.zeros_like(ref[k]) for k in eff}
     return {k: (torch.full_like(ref[k], v) if isinstance(v, float) else v.detach().clone())
@@ -77,20 +71,21 @@ def chunk_gradients(params: Mapping[str, Tensor], rates: Mapping[str, Tensor], e
     return dict(zip(per_task, grads, strict=True))
 
 
-def rate_gradients(run: Run, batches: Iterable[Episode], *, at: str = "zero",
+def rate_gradients(params: Mapping[str, Tensor], rates: Mapping[str, Tensor | float],
+                   n_inner_steps: int, batches: Iterable[Episode], *, at: str = "zero",
                    query_bn: str = "transductive") -> RateGradients:
-    """dL_q/dalpha per task and layer for ``run`` on task ``batches`` (e.g.
-    ``EpisodeSet.batches(25)``); see the module docstring."""
+    """dL_q/dalpha per task and layer on task ``batches`` (e.g. ``EpisodeSet.batches(25)``)
+    for the initialisation ``params`` and its effective inner ``rates``
+    (`meta.effective_rates`); see the module docstring."""
     if at not in AT or query_bn not in QUERY_BN:
         raise ValueError(f"at={at!r} must be one of {AT}; query_bn={query_bn!r} one of "
                          f"{QUERY_BN}")
-    rates = _rates_at(run, at)
+    rates = _rates_at(params, rates, at)
     layers = sorted({layer_of(k) for k in rates})
     per_task: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
     sums = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in rates.items()}
     for ep in batches:
-        g = chunk_gradients(run.params, rates, ep, n_inner_steps=run.config.meta.n_inner_steps,
-                            query_bn=query_bn)
+        g = chunk_gradients(params, rates, ep, n_inner_steps=n_inner_steps, query_bn=query_bn)
         for layer in layers:
             parts = [v.flatten(1) for k, v in g.items() if layer_of(k) == layer]
             per_task[layer].append(torch.cat(parts, 1).double().mean(1).cpu().numpy())
@@ -122,12 +117,12 @@ class LayerPush:
         return "down" if self.test.diff.mean > 0 else "up"
 
 
-def summarize(g: RateGradients) -> dict[str, LayerPush]:
+def layer_pushes(g: RateGradients) -> dict[str, LayerPush]:
     return {layer: LayerPush(layer, paired_test(v, 0.0), g.positive_entries[layer])
             for layer, v in g.per_task.items()}
 
 
-# ----------------------------------------------------------------------------- storage
+# ----------------------------------------------------------------------------- stored form
 
 SETTINGS = tuple((at, bn) for at in AT for bn in QUERY_BN)
 MECHANISM_SEED = 40_000  # the task list of the diagnostic (meta-training split)
@@ -146,48 +141,6 @@ class StoredPush:
     positive_entries: float
 
 
-def _stored(push: LayerPush) -> StoredPush:
+def stored(push: LayerPush) -> StoredPush:
     d = push.test.diff
     return StoredPush(push.layer, d.mean, d.sd, d.n, push.t, push.test.p, push.positive_entries)
-
-
-def has_mechanism(run_dir: str | os.PathLike) -> bool:
-    """Whether the run directory holds a diagnostic (of any task count)."""
-    return (Path(run_dir) / "mechanism.json").is_file()
-
-
-def ensure_mechanism(run_dir: str | os.PathLike, *, n_tasks: int = 1000, split: str = "train",
-                     batch_size: int = 25, data_root: str | os.PathLike | None = None,
-                     device: str | torch.device = "cpu") -> dict[tuple[str, str], dict]:
-    """(at, query_bn) -> layer -> `StoredPush` for a run, computed once into
-    ``mechanism.json`` (recomputed when the run, the task count or the split changed)."""
-    path = Path(run_dir) / "mechanism.json"
-    device = resolve_device(device)
-    run = load_run(run_dir, device=device)
-    key = {"run_hash": run.config.digest(), "iteration": run.iteration, "n_tasks": n_tasks,
-           "split": split, "seed": MECHANISM_SEED}
-    body = io.read_json(path)
-    if not (isinstance(body, dict) and body.get("key") == key):
-        cfg = run.config
-        image_split = load_split(cfg.dataset, split, data_root, image_size=cfg.image_size or None)
-        tasks = EpisodeSet(image_split, cfg.n_way, cfg.k_shot, cfg.k_query, n_tasks,
-                           seed=MECHANISM_SEED, device=device, dtype=getattr(torch, cfg.dtype))
-        results = []
-        for at, bn in SETTINGS:
-            pushes = summarize(rate_gradients(run, tasks.batches(batch_size), at=at,
-                                              query_bn=bn))
-            results.append({"at": at, "query_bn": bn,
-                            "layers": [asdict(_stored(p)) for p in pushes.values()]})
-        body = {"key": key, "results": results}
-        io.write_json(body, path)
-    return {(r["at"], r["query_bn"]): {d["layer"]: StoredPush(**d) for d in r["layers"]}
-            for r in body["results"]}
-
-
-def read_mechanism(run_dir: str | os.PathLike) -> dict[tuple[str, str], dict[str, StoredPush]]:
-    """What ``mechanism.json`` holds ({} when it was not computed)."""
-    body = io.read_json(Path(run_dir) / "mechanism.json")
-    if not isinstance(body, dict):
-        return {}
-    return {(r["at"], r["query_bn"]): {d["layer"]: StoredPush(**d) for d in r["layers"]}
-            for r in body["results"]}

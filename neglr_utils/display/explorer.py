@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .episodes import Episode, EpisodeSet
-from .meta import Rates, accuracy
-from .models import forward
-from .probe import ProbeConfig, probe_pairs, scale_rates, task_lists
-from .stats import Interval, mean_ci
-from .train import Run
+from ..core.episodes import Episode, EpisodeSet
+from ..core.meta import Rates, accuracy
+from ..core.models import forward
+from ..core.probe import ProbeConfig, probe_pairs, scale_rates, task_lists
+from ..runs.training import Run
+from ..stats import Interval, mean_ci
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "bn", "head")  # slider groups (name prefixes)
 EXPLORER_ALGOS = ("maml", "meta-sgd")

@@ -16,13 +16,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import io, published
-from .analysis import LayerOverSeeds, first_negative, table1_over_seeds
-from .endpoints import Verdict, changes, family, verdict
-from .probe import TRAINED, Condition, ProbeConfig, ProbeResult, select
-from .profiles import PROBES, PROFILES
-from .results import RunSummary, Study, accuracy_over_seeds, load_study
-from .stats import Interval, mean_ci
+from ..analysis import published
+from ..analysis.endpoints import Verdict, changes, family, verdict
+from ..analysis.rates import LayerOverSeeds, first_negative, table1_over_seeds
+from ..analysis.results import RunSummary, Study, accuracy_over_seeds, load_study
+from ..core.probe import TRAINED, Condition, ProbeConfig, ProbeResult
+from ..runs import store
+from ..runs.probes import select
+from ..runs.profiles import PROFILES
+from ..stats import Interval, mean_ci
 
 FIGURE7_CONDITIONS = ("pre", "on", "off")  # the report's three bars
 
@@ -376,7 +378,7 @@ def verdict_text(studies: Mapping[str, Study], probes: Mapping[str, ProbeConfig]
 
 def short_label(study: Study) -> str:
     """``"omniglot 28×28"``: a column name."""
-    cfg = PROFILES[study.profile]
+    cfg = study.profile.run
     size = cfg.model_config().image_size
     return f"{cfg.dataset} {size}×{size}"
 
@@ -407,7 +409,7 @@ def accuracy_sentence(studies: Mapping[str, Study], algo: str) -> str:
 
 
 def report_dataset(study: Study) -> str:
-    cfg = PROFILES[study.profile]
+    cfg = study.profile.run
     return f"{cfg.n_way}-way {cfg.k_shot}-shot {short_label(study)}"
 
 
@@ -599,8 +601,8 @@ def profile_rows() -> list[dict[str, Any]]:
              "filters": c.hidden, "n_way": c.n_way, "k_shot": c.k_shot, "k_query": c.k_query,
              "meta_batch_size": c.meta_batch_size, "n_iterations": f"{c.n_iterations:,}",
              "n_inner_steps": c.meta.n_inner_steps, "inner_lr": c.meta.inner_lr,
-             "meta_lr": c.meta_lr, "probe task pairs": f"{PROBES[name].n_iterations:,}"}
-            for name, c in PROFILES.items()]
+             "meta_lr": c.meta_lr, "probe task pairs": f"{p.probe.n_iterations:,}"}
+            for name, p in PROFILES.items() for c in (p.run,)]
 
 
 def choices_rows(run_config: Any, probe_config: ProbeConfig) -> list[dict[str, str]]:
@@ -644,7 +646,7 @@ def run_rows(studies: Mapping[str, Study]) -> list[dict[str, Any]]:
 
 def notebook_timings(path: str | Any) -> list[dict[str, str]]:
     """``book/executed/timings.json`` (written by ``book/build.py``) as rows."""
-    data = io.read_json(path) or {}
+    data = store.read_json(path) or {}
     return [{"notebook": k, "time": duration(v)} for k, v in sorted(data.items())]
 
 

@@ -15,27 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import io
-from .analysis import RatePoint, RateStats, rate_evolution, rate_table
-from .mechanism import StoredPush, read_mechanism
-from .meta import ALGOS
-from .models import param_shapes
-from .probe import ProbeResult, load_results
-from .profiles import PROFILES, locate_runs, study_profiles
-from .stats import Interval, mean_ci
-from .train import RunConfig, load_run, read_config
+from ..core.mechanism import StoredPush
+from ..core.meta import ALGOS
+from ..core.models import param_shapes
+from ..core.probe import ProbeResult
+from ..runs import store
+from ..runs.config import RunConfig
+from ..runs.profiles import Profile, get_profile, get_study
+from ..runs.store import TestAccuracy, load_probe_results, read_config, read_mechanism, read_test
+from ..runs.training import load_run
+from ..stats import Interval, mean_ci
+from .rates import RatePoint, RateStats, rate_evolution, rate_table
 
 N_TEST_EPISODES = 600  # meta-test tasks of the head-after-adaptation accuracy
-
-
-@dataclass(frozen=True)
-class TestAccuracy:
-    """``eval-test.json``: accuracy with the head after adaptation on fixed test tasks."""
-
-    acc: float
-    ci95: float  # half-width over test tasks
-    n_episodes: int
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -69,17 +61,6 @@ class RunSummary:
         return self.wall_time / self.iteration if self.iteration else math.nan
 
 
-def read_test(run_dir: Path, iteration: int, finished: bool,
-              n_episodes: int = N_TEST_EPISODES) -> TestAccuracy | None:
-    """``eval-test.json`` when it is current (same task count, made from this state)."""
-    res = io.read_json(run_dir / "eval-test.json")
-    if res is None or res.get("n_episodes") != n_episodes or res.get("finished") != finished:
-        return None
-    if not finished and res.get("iteration") != iteration:
-        return None
-    return TestAccuracy(res["acc"], res["ci95"], res["n_episodes"], res["seconds"])
-
-
 def summarize(run_dir: str | os.PathLike) -> RunSummary:
     """Read one run directory (weights only for its final rates)."""
     path = Path(run_dir)
@@ -91,8 +72,8 @@ def summarize(run_dir: str | os.PathLike) -> RunSummary:
     rates = rate_table(run.effective_rates()) if cfg.meta.learns_rates else {}
     return RunSummary(path, cfg, run.iteration, run.finished, float(last.get("wall_time", 0.0)),
                       info.get("device", "?"), info.get("versions", {}),
-                      read_test(path, run.iteration, run.finished), rates,
-                      tuple(rate_evolution(metrics, sizes)), tuple(load_results(path)),
+                      read_test(path, run.iteration, run.finished, N_TEST_EPISODES), rates,
+                      tuple(rate_evolution(metrics, sizes)), tuple(load_probe_results(path)),
                       read_mechanism(path), metrics)
 
 
@@ -100,7 +81,7 @@ def summarize(run_dir: str | os.PathLike) -> RunSummary:
 class Study:
     """The runs of one profile: (algo, seed) -> summary (absent runs are left out)."""
 
-    profile: str
+    profile: Profile
     seeds: tuple[int, ...]
     runs: dict[tuple[str, int], RunSummary]
     missing: dict[tuple[str, int], str]  # (algo, seed) -> why it is not here
@@ -116,14 +97,22 @@ class Study:
 
     @property
     def dataset(self) -> str:
-        return PROFILES[self.profile].dataset
+        return self.profile.dataset
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
 
 
-def load_study(profile: str, seeds: Sequence[int] = (0,), algos: Sequence[str] = ALGOS, *,
-               root: str | os.PathLike | None = None, **changes) -> Study:
-    """Summaries of ``profile``'s runs for ``algos`` x ``seeds`` found under ``root``."""
+def load_study(profile: str | Profile, seeds: Sequence[int] | None = None,
+               algos: Sequence[str] = ALGOS, *, root: str | os.PathLike | None = None,
+               **changes) -> Study:
+    """Summaries of ``profile``'s runs for ``algos`` x ``seeds`` (default: the profile's)
+    found under ``root``."""
+    profile = get_profile(profile)
+    seeds = profile.seeds if seeds is None else tuple(seeds)
     runs, missing = {}, {}
-    for key, path in locate_runs(profile, algos, seeds, root=root, **changes).items():
+    for key, path in profile.locate(algos, seeds, root=root, **changes).items():
         if (path / "config.json").is_file() and ((path / "final.pt").exists()
                                                  or (path / "checkpoint.pt").exists()):
             runs[key] = summarize(path)
@@ -147,10 +136,11 @@ def accuracy_over_seeds(runs: Sequence[RunSummary]) -> Interval | None:
     return mean_ci([t.acc for t in tests])
 
 
-def load_studies(profile: str, seeds: Sequence[int], *, root: str | os.PathLike | None = None
-                 ) -> dict[str, Study]:
-    """Dataset profile -> `Study` for a book profile (``cpu``: ``cpu`` and ``cpu-mini``)."""
-    return {p: load_study(p, seeds, root=root) for p in study_profiles(profile)}
+def load_studies(book: str, seeds: Sequence[int] | None = None, *,
+                 root: str | os.PathLike | None = None) -> dict[str, Study]:
+    """Profile name -> `Study` for each dataset profile of a book profile, primary first
+    (``cpu``: ``cpu-mini``, then ``cpu``), seeds default to each profile's."""
+    return {p.name: load_study(p, seeds, root=root) for p in get_study(book).profiles}
 
 
 @dataclass(frozen=True)
@@ -165,10 +155,10 @@ class Curve:
 def read_curve(folder: str | os.PathLike) -> Curve:
     """``config.json`` and ``metrics.jsonl`` of a folder, rates pooled per layer."""
     folder = Path(folder)
-    info = io.read_json(folder / "config.json")
+    info = store.read_json(folder / "config.json")
     if info is None:
         raise FileNotFoundError(f"{folder} has no config.json")
     cfg = RunConfig.from_dict(info["config"])
-    metrics = tuple(io.read_metrics(folder))
+    metrics = tuple(store.read_metrics(folder))
     sizes = {k: math.prod(s) for k, s in param_shapes(cfg.model_config()).items()}
     return Curve(cfg, tuple(rate_evolution(metrics, sizes)), metrics)

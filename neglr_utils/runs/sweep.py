@@ -41,13 +41,12 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from . import io
-from .profiles import LongRunRefused, profile_config
-from .results import accuracy_over_seeds, summarize
+from . import store
+from .profiles import LongRunRefused, get_profile, profile_config
 from .runtime import configure_threads, free_cores, resolve_device
-from .stack import stack_key
-from .stats import Interval, mean_ci
-from .train import RunConfig, evaluate_run, load_run, run_path, train_runs
+from ..core.stack import stack_key
+from .config import RunConfig, run_path
+from .training import evaluate_run, load_run, train_runs
 
 EXECUTORS = ("debug", "local", "slurm")
 SPEC_KEYS = ("profile", "algo", "seed")
@@ -159,19 +158,23 @@ def is_finished(spec: RunSpec, out: str | os.PathLike) -> bool:
 
 # ----------------------------------------------------------------------------- lanes
 
-# Seconds per meta-iteration on one core of the 2-core CPU machine (README), at 5 inner
-# steps and the profiles' sizes: the cost model that balances lanes (ratios matter).
-SECONDS_PER_ITERATION = {"omniglot": 0.21, "mini-imagenet": 0.33}
-REFERENCE_SIZE = {"omniglot": 28, "mini-imagenet": 32}  # image sizes of those timings
-
-
 def estimated_seconds(spec: RunSpec, out: str | os.PathLike) -> float:
-    """What is left of a run, in seconds: iterations left x an estimated cost each."""
-    cfg = spec.config()
-    per_it = SECONDS_PER_ITERATION[cfg.dataset] * (cfg.meta.n_inner_steps + 1) / 6
-    size = cfg.model_config().image_size / REFERENCE_SIZE[cfg.dataset]
-    per_it *= (cfg.hidden / 32) ** 2 * size**2
-    return max(cfg.n_iterations - io.last_iteration(run_dir(spec, out)), 0) * per_it
+    """What is left of a run, in seconds: the iterations left times the run's own measured
+    cost per iteration when its log has one, else its profile's (scaled by inner steps,
+    width and image size when a grid changes them)."""
+    cfg, profile = spec.config(), get_profile(spec.profile)
+    d = run_dir(spec, out)
+    rows = store.read_metrics(d) if (d / "metrics.jsonl").exists() else []
+    if rows and rows[-1]["iteration"] > 0 and "wall_time" in rows[-1]:
+        per_it = rows[-1]["wall_time"] / rows[-1]["iteration"]
+    else:
+        base = profile.run
+        per_it = profile.seconds_per_iteration * (cfg.meta.n_inner_steps + 1) / (
+            base.meta.n_inner_steps + 1)
+        size = cfg.model_config().image_size / base.model_config().image_size
+        per_it *= (cfg.hidden / base.hidden) ** 2 * size**2
+    done = rows[-1]["iteration"] if rows else 0
+    return max(cfg.n_iterations - done, 0) * per_it
 
 
 def stack_groups(specs: Sequence[RunSpec], out: str | os.PathLike,
@@ -180,7 +183,7 @@ def stack_groups(specs: Sequence[RunSpec], out: str | os.PathLike,
     per group, in the order of ``specs``."""
     keyed: dict[str, list[RunSpec]] = {}
     for s in specs:
-        key = repr((sorted(stack_key(s.config()).items()), io.last_iteration(run_dir(s, out))))
+        key = repr((sorted(stack_key(s.config()).items()), store.last_iteration(run_dir(s, out))))
         keyed.setdefault(key, []).append(s)
     groups = []
     for g in keyed.values():
@@ -323,11 +326,9 @@ def plan(sweep: Sweep, opts: ExecutorOptions, *, data_root: str | None = None,
     specs = sweep.specs()
     done = [s for s in specs if is_finished(s, sweep.out)]
     pending = [s for s in specs if s not in done]
-    if (any(s.profile == "paper" for s in pending) and opts.kind != "slurm"
-            and resolve_device(device).type == "cpu" and not allow_long):
-        raise LongRunRefused("this sweep trains paper-scale runs, which take days on a CPU; "
-                             "run it on a GPU (--device cuda, or --executor slurm "
-                             "--gpus-per-node 1) or pass --allow-long-on-cpu")
+    if opts.kind != "slurm" and not allow_long:
+        for s in pending:
+            get_profile(s.profile).refuse_on_cpu(device, f"this sweep's {s.label()}")
     groups = stack_groups(pending, sweep.out, sweep.stack_size)
     cost = lambda g: sum(estimated_seconds(s, sweep.out) for s in g)  # noqa: E731
     deadline = None if max_minutes is None else time.time() + 60 * max_minutes
@@ -341,7 +342,7 @@ def record(p: Plan, opts: ExecutorOptions) -> Path:
     body = {"sweep": p.sweep.name, "source": p.sweep.source, "executor": asdict(opts),
             "lanes": [[[s.label() for s in g] for g in lane.stacks] for lane in p.lanes],
             "done": [s.label() for s in p.done], "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-    return io.write_json(body, p.sweep.folder / "executor.json")
+    return store.write_json(body, p.sweep.folder / "executor.json")
 
 
 def progress_line(spec: RunSpec, out: str | os.PathLike) -> str:
@@ -350,7 +351,7 @@ def progress_line(spec: RunSpec, out: str | os.PathLike) -> str:
     n = spec.config().n_iterations
     if (d / "final.pt").exists():
         return f"{spec.label()}: finished"
-    rows = io.read_metrics(d) if (d / "metrics.jsonl").exists() else []
+    rows = store.read_metrics(d) if (d / "metrics.jsonl").exists() else []
     if not rows:
         return f"{spec.label()}: waiting"
     it, wall = rows[-1]["iteration"], rows[-1]["wall_time"]
@@ -389,7 +390,7 @@ def execute(sweep: Sweep, opts: ExecutorOptions, *, data_root: str | None = None
     if opts.kind == "slurm":  # a cluster runs for hours: submit, record, return
         jobs = ex.map_array(run_lane, p.lanes)
         ids = [j.job_id for j in jobs]
-        io.write_json({"job_ids": ids}, sweep.folder / "slurm-jobs.json")
+        store.write_json({"job_ids": ids}, sweep.folder / "slurm-jobs.json")
         write(f"submitted SLURM jobs {', '.join(ids)}; run the same command again to "
               "continue or to see what is finished")
         return [f"submitted {i}" for i in ids]
@@ -406,67 +407,3 @@ def execute(sweep: Sweep, opts: ExecutorOptions, *, data_root: str | None = None
     for line in lines:
         write(line)
     return lines
-
-
-# ----------------------------------------------------------------------------- collect
-
-
-@dataclass(frozen=True)
-class SweepRow:
-    """One grid point over its seeds: the swept settings and numbers with CIs over seeds."""
-
-    profile: str
-    algo: str
-    settings: tuple[tuple[str, Any], ...]  # the overrides (without the seed)
-    seeds: tuple[int, ...]  # finished seeds
-    rate_means: dict[str, Interval]  # layer -> mean rate over seeds
-    frac_neg: dict[str, float]  # layer -> mean over seeds of the fraction negative
-    test_acc: Interval | None
-
-
-def collect(sweep: Sweep) -> list[SweepRow]:
-    """Finished runs of ``sweep`` summarised per grid point (seeds pooled)."""
-    groups: dict[tuple, list[RunSpec]] = {}
-    for s in sweep.specs():
-        groups.setdefault((s.profile, s.algo, s.overrides), []).append(s)
-    rows = []
-    for (profile, algo, overrides), specs in groups.items():
-        runs = [summarize(run_dir(s, sweep.out)) for s in specs if is_finished(s, sweep.out)]
-        if not runs:
-            continue
-        layers = list(runs[0].rates)
-        rows.append(SweepRow(
-            profile, algo, overrides, tuple(r.seed for r in runs),
-            {k: mean_ci([r.rates[k].mean for r in runs]) for k in layers},
-            {k: sum(r.rates[k].frac_neg for r in runs) / len(runs) for k in layers},
-            accuracy_over_seeds(runs)))
-    return rows
-
-
-def collect_table(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
-    """Flat rows (numbers) for JSON and CSV: one column per setting, layer statistic."""
-    out = []
-    for r in rows:
-        d: dict[str, Any] = {"profile": r.profile, "algo": r.algo, **dict(r.settings),
-                             "seeds": " ".join(map(str, r.seeds)), "n_seeds": len(r.seeds)}
-        for layer, ci in r.rate_means.items():
-            d |= {f"{layer} mean": ci.mean, f"{layer} ci95": ci.half,
-                  f"{layer} frac_neg": r.frac_neg[layer]}
-        if r.test_acc is not None:
-            d |= {"test acc": r.test_acc.mean, "test acc ci95": r.test_acc.half}
-        out.append(d)
-    return out
-
-
-def write_collect(sweep: Sweep) -> tuple[Path, Path]:
-    """``collect.json`` and ``collect.csv`` in the sweep's folder."""
-    table = collect_table(collect(sweep))
-    js = io.write_json(table, sweep.folder / "collect.json")
-    cols = list(dict.fromkeys(k for row in table for k in row))
-    buf = StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols)
-    writer.writeheader()
-    writer.writerows(table)
-    path = sweep.folder / "collect.csv"
-    io.atomic_write_text(buf.getvalue(), path)
-    return js, path

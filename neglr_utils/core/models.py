@@ -20,6 +20,7 @@ loop over tasks (checked in float64 by ``tests/test_meta.py``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,17 @@ from torch import Tensor, nn
 Params = dict[str, Tensor]
 
 BN_EPS = 1e-5
+
+
+_LAYER = re.compile(r"^(conv|bn)(\d+)\.|^(head)\.")
+
+
+def layer_of(name: str) -> str:
+    """Table 1 group of a parameter: ``conv2.bias`` -> ``conv2``, ``head.*`` -> ``logits``."""
+    m = _LAYER.match(name)
+    if m is None:
+        raise ValueError(f"parameter {name!r} is not conv<i>.*, bn<i>.* or head.*")
+    return "logits" if m.group(3) else f"{m.group(1)}{m.group(2)}"
 
 
 @dataclass(frozen=True)

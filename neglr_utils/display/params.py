@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .profiles import STUDIES
-from .runtime import resolve_device
+from ..runs.profiles import STUDIES
+from ..runs.runtime import resolve_device
 
 BOOK_PROFILES = tuple(sorted(STUDIES))  # the profiles a book is built for
 
@@ -27,19 +27,22 @@ def check_parameters(*, profile: object, data_root: object, device: object,
                      results_dir: object, seeds: object) -> None:
     """Raise a ValueError naming the first bad parameter of a book chapter.
 
-    profile: one of `BOOK_PROFILES`; seeds: a non-empty list of distinct non-negative ints;
+    profile: one of `BOOK_PROFILES`; seeds: None (each dataset profile's own seeds) or a
+    non-empty list of distinct non-negative ints;
     device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` present on this machine;
     data_root, results_dir: None (the defaults) or a non-empty path string.
     """
     if not isinstance(profile, str) or profile not in BOOK_PROFILES:
         raise _bad("profile", profile, f"must be one of {', '.join(BOOK_PROFILES)}",
                    "-p profile cpu")
-    if (isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence) or not seeds
+    if seeds is None:
+        pass
+    elif (isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence) or not seeds
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                        for s in seeds)):
         raise _bad("seeds", seeds, "must be a non-empty list of non-negative integers",
                    "-y 'seeds: [0, 1, 2]' (-p passes a list as a string)")
-    if len(set(seeds)) != len(seeds):
+    elif len(set(seeds)) != len(seeds):
         raise _bad("seeds", seeds, "must not repeat a seed", "-y 'seeds: [0, 1, 2]'")
     if not isinstance(device, str):
         raise _bad("device", device, "must be a string", "-p device auto")

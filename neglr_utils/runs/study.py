@@ -23,14 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import last_iteration
-from .mechanism import ensure_mechanism, has_mechanism
-from .meta import ALGOS
-from .probe import TRAINED, Condition, ProbeConfig, default_conditions, ensure_probes
-from .profiles import PROBES, SEEDS, results_root, study_profiles
+from .store import last_iteration
+from .mechanisms import ensure_mechanism, has_mechanism
+from ..core.meta import ALGOS
+from ..core.probe import TRAINED, Condition, ProbeConfig, default_conditions
+from .probes import ensure_probes
+from .profiles import StudyProfile, get_profile, get_study
 from .runtime import configure_threads
 from .sweep import (
     ExecutorOptions,
+    RunSpec,
     Sweep,
     estimated_seconds,
     execute,
@@ -39,28 +41,27 @@ from .sweep import (
     make_lanes,
     run_dir,
 )
-from .train import evaluate_run, train
+from .training import evaluate_run, train
 
-STACK = {"mini-imagenet": 1, "omniglot": 1}
-
-
-def study_sweep(name: str = "cpu", seeds: Sequence[int] | None = None,
+def study_sweep(name: str | StudyProfile = "cpu", seeds: Sequence[int] | None = None,
                 root: str | None = None) -> Sweep:
-    """The study's runs as a sweep: each profile x ``ALGOS`` x seeds, plus the BatchNorm
-    ablation (Meta-SGD with support-set statistics for the query) on the first profile and
-    the first seed (one more run per seed did not fit the CPU budget)."""
-    profiles = study_profiles(name)
-    if seeds is None:
-        seeds = (0,) if name == "smoke" else SEEDS
-    grids: tuple[dict, ...] = ({"profile": tuple(profiles), "algo": ALGOS, "seed": seeds},)
-    if name != "paper":
-        grids += ({"profile": (profiles[0],), "algo": ("meta-sgd",), "query_bn": ("support",),
-                   "seed": tuple(seeds)[:1]},)
+    """The study's runs as a sweep: for each of its profiles, ``ALGOS`` x the profile's
+    seeds (``seeds`` overrides them), plus the BatchNorm ablation (Meta-SGD with
+    support-set statistics for the query) for the profile's ``ablation_seeds``."""
+    study = get_study(name)
+    grids: tuple[dict, ...] = ()
+    for p in study.profiles:
+        grids += ({"profile": (p.name,), "algo": ALGOS,
+                   "seed": tuple(p.seeds if seeds is None else seeds)},)
+        ablation = tuple(s for s in p.ablation_seeds if seeds is None or s in seeds)
+        if ablation:
+            grids += ({"profile": (p.name,), "algo": ("meta-sgd",), "query_bn": ("support",),
+                       "seed": ablation},)
     # Stacking is not faster on this 2-core CPU (benchmarks/results/cpu2-stacked.json: a
     # stack of 3 runs at 0.96x the speed of separate runs, of 9 at 0.80-0.85x), so the
     # CPU study trains one run per lane and two lanes at once; the GPU chunks stack.
-    return Sweep(f"study-{name}", str(results_root(profiles[0], root)), grids, stack=STACK,
-                 source="study.py")
+    return Sweep(f"study-{study.name}", str(study.profiles[0].root(root)), grids,
+                 stack={p.dataset: p.stack for p in study.profiles}, source="study.py")
 
 
 @dataclass(frozen=True)
@@ -69,36 +70,35 @@ class ProbeJob:
     Meta-SGD, the rate meta-gradient diagnostic over ``mechanism_tasks`` tasks)."""
 
     run_dir: str
+    profile: str
     config: ProbeConfig
     conditions: tuple[Condition, ...]
     mechanism_tasks: int = 0
     compiled: bool = False  # embed with torch.compile (worth its ~15 s beyond smoke)
 
 
-MECHANISM_TASKS = {"cpu": 1000, "cpu-mini": 1000, "smoke": 20, "paper": 1000}
-
-
 def probe_plan(sweep: Sweep) -> list[ProbeJob]:
     """The probes of every finished run of the study; the rate meta-gradient diagnostic
-    (costly: second order through the inner loop for every task) for the first seed's MAML
-    and Meta-SGD."""
+    (costly: second order through the inner loop for every task) for MAML and Meta-SGD
+    of the profile's ``mechanism_seeds``."""
     jobs = []
-    first_seed = min((s.seed for s in sweep.specs()), default=0)
     for spec in sweep.specs():
         if not is_finished(spec, sweep.out):
             continue
-        cfg = PROBES[spec.profile]
+        profile = get_profile(spec.profile)
+        cfg = profile.probe
         d = str(run_dir(spec, sweep.out))
         main_run = not spec.overrides
         conds = default_conditions(spec.algo) if main_run and spec.algo == "meta-sgd" \
             else (TRAINED,)
-        diagnose = main_run and spec.algo in ("maml", "meta-sgd") and spec.seed == first_seed
-        compiled = spec.profile != "smoke"
-        jobs.append(ProbeJob(d, cfg, conds, MECHANISM_TASKS[spec.profile] if diagnose else 0,
-                             compiled))
+        diagnose = (main_run and spec.algo in ("maml", "meta-sgd")
+                    and spec.seed in profile.mechanism_seeds)
+        compiled = profile.compiled_probe
+        jobs.append(ProbeJob(d, spec.profile, cfg, conds,
+                             profile.mechanism_tasks if diagnose else 0, compiled))
         if cfg.disjoint and main_run and spec.algo in ("maml", "meta-sgd"):
-            jobs.append(ProbeJob(d, dataclasses.replace(cfg, disjoint=False), (TRAINED,),
-                                 compiled=compiled))
+            jobs.append(ProbeJob(d, spec.profile, dataclasses.replace(cfg, disjoint=False),
+                                 (TRAINED,), compiled=compiled))
     return jobs
 
 
@@ -149,7 +149,7 @@ def run_probes(jobs: Sequence[ProbeJob], opts: ExecutorOptions, folder: Path, *,
     return [line for job in submitted for line in job.result()]
 
 
-def run_study(name: str = "cpu", opts: ExecutorOptions | None = None, *,
+def run_study(name: str | StudyProfile = "cpu", opts: ExecutorOptions | None = None, *,
               max_minutes: float | None = None, seeds: Sequence[int] | None = None,
               data_root: str | None = None, device: str = "auto",
               write: Callable[[str], None] = print, progress_every: float = 60) -> list[str]:
@@ -165,49 +165,56 @@ def run_study(name: str = "cpu", opts: ExecutorOptions | None = None, *,
     lines += run_probes(jobs, opts, sweep.folder, data_root=data_root, device=device,
                         deadline=deadline)
     pending = [s for s in sweep.specs() if not is_finished(s, sweep.out)]
-    write(f"study {name}: {len(sweep.specs()) - len(pending)} of {len(sweep.specs())} runs "
+    write(f"study {sweep.name}: {len(sweep.specs()) - len(pending)} of {len(sweep.specs())} runs "
           f"finished in {(time.time() - start) / 60:.1f} min"
           + (f"; {len(pending)} left: run the same command again" if pending else ""))
     return lines
 
 
-# Seconds per paper-profile meta-iteration on one H200, eager (benchmarks/results/h200.json).
-PAPER_GPU_SECONDS_PER_ITERATION = 0.064
+@dataclass(frozen=True)
+class MissingRun:
+    """A run the book needs but does not train: how far it is and what it would cost."""
+
+    label: str  # e.g. "cpu-mini meta-sgd seed 3"
+    done: int  # iterations trained so far
+    total: int
+    minutes: float  # estimated from the run's own log when it has one, else the profile's
+    where: str  # "one CPU core here" or "an H200"
+    command: str  # the command that trains it
 
 
-def missing_note(spec, out: str, name: str, cpu_minutes: float) -> str:
-    """What the book says about a run it does not train: how far it is, what it would
-    cost, and the command that trains it."""
-    done = last_iteration(run_dir(spec, out))
-    n = spec.config().n_iterations
-    where = f"at iteration {done:,} of {n:,}" if done else "not started"
-    if spec.profile == "paper":
-        gpu_min = (n - done) * PAPER_GPU_SECONDS_PER_ITERATION / 60
-        return (f"{spec.label()}: {where} in {out}; about {gpu_min:,.0f} more minutes on an "
-                f"H200 (days on a CPU): `python scripts/paper_chunk.py --budget SECONDS "
-                f"--out OUT` on a GPU trains it")
-    return (f"{spec.label()}: {where} (about {cpu_minutes:,.0f} more minutes on one core "
-            f"here); `python -m neglr_utils study --profile {name}` trains it")
+def missing_run(spec: RunSpec, out: str, study: StudyProfile) -> MissingRun:
+    """The typed note for a run that is not finished."""
+    profile = get_profile(spec.profile)
+    if profile.paper_scale:
+        return MissingRun(spec.label(), last_iteration(run_dir(spec, out)),
+                          spec.config().n_iterations, estimated_seconds(spec, out) / 60,
+                          "an H200", "python scripts/paper_chunk.py --budget SECONDS --out OUT")
+    return MissingRun(spec.label(), last_iteration(run_dir(spec, out)),
+                      spec.config().n_iterations, estimated_seconds(spec, out) / 60,
+                      "one CPU core here", f"python -m neglr_utils study --profile {study.name}")
 
 
-def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
-            data_root: str | None = None, device: str = "auto", max_train_minutes: float = 10,
-            progress: bool = True) -> list[str]:
+def prepare(name: str | StudyProfile, seeds: Sequence[int] | None = None, *,
+            root: str | None = None, data_root: str | None = None, device: str = "auto",
+            max_train_minutes: float = 10, progress: bool = True
+            ) -> tuple[list[MissingRun], list[str]]:
     """What the book needs, in this process: runs, test evaluations, probes.
 
     A missing run is trained only when it would take at most ``max_train_minutes`` here
-    (the smoke profile; a fresh clone of the cpu study has every run committed); for the
-    others a line says what is missing and the command that trains it. Returns those
-    lines ([] when everything is there).
+    (the smoke profile; a fresh clone of the cpu study has every run committed); the
+    others are returned as `MissingRun`s, with the command that trains them. Also returns
+    the runs whose (costly) rate meta-gradient diagnostic was not computed here.
     """
-    sweep = study_sweep(name, seeds, root)
-    notes = []
+    study = get_study(name)
+    sweep = study_sweep(study, seeds, root)
+    missing, undiagnosed = [], []
     for spec in sweep.specs():
         if is_finished(spec, sweep.out):
             continue
-        minutes = estimated_seconds(spec, sweep.out) / 60
-        if minutes > max_train_minutes or spec.profile == "paper":
-            notes.append(missing_note(spec, sweep.out, name, minutes))
+        if (estimated_seconds(spec, sweep.out) / 60 > max_train_minutes
+                or get_profile(spec.profile).paper_scale):
+            missing.append(missing_run(spec, sweep.out, study))
             continue
         path = train(spec.config(), out_root=run_dir(spec, sweep.out).parent,
                      data_root=data_root, device=device, progress=progress)
@@ -217,13 +224,20 @@ def prepare(name: str, seeds: Sequence[int], *, root: str | None = None,
         path = run_dir(spec, sweep.out)
         if is_finished(spec, sweep.out) and not (path / "eval-test.json").exists():
             evaluate_run(path, data_root=data_root, device=device)
-    if name == "paper":  # 40,000 task pairs per condition: the GPU chunks probe
-        return notes
     for job in probe_plan(sweep):
-        if job.mechanism_tasks and name != "smoke" and not has_mechanism(job.run_dir):
-            notes.append(f"{job.run_dir}: the rate meta-gradient diagnostic is not computed "
-                         f"here (it is costly); `python -m neglr_utils study --profile {name}` "
-                         "computes it")
+        if get_profile(job.profile).paper_scale:  # 40,000 task pairs: the GPU chunks probe
+            continue
+        if (job.mechanism_tasks and not has_mechanism(job.run_dir)
+                and mechanism_minutes(job) > max_train_minutes):
+            undiagnosed.append(job.run_dir)
             job = dataclasses.replace(job, mechanism_tasks=0)
         run_job(job, data_root=data_root, device=device, progress=progress)
-    return notes
+    return missing, undiagnosed
+
+
+def mechanism_minutes(job: ProbeJob) -> float:
+    """Estimated minutes of a run's rate meta-gradient diagnostic: its tasks in the four
+    settings, each task about a third of a training iteration (3 tasks per meta-batch)."""
+    profile = get_profile(job.profile)
+    return (job.mechanism_tasks * 4 * profile.seconds_per_iteration
+            / profile.run.meta_batch_size / 60)

@@ -1,0 +1,115 @@
+"""Is the report's test calibrated? Its p-value between two models of the *same* algorithm.
+
+The report compares one Meta-SGD model with one MAML model by a t-test over probe task
+pairs and reads p = 0.00044 as "a real phenomenon". Two trained models differ even when
+they come from the same algorithm (another seed), and a test over task pairs of one pair
+of models cannot tell that difference from the algorithm's. The placebo: every pair of
+runs of a dataset probed on the same task pairs, tested the report's way; same-algorithm
+pairs (only the seed differs) should give small p-values no more often than chance if the
+test measured the algorithm. Two forms of the per-pair statistic:
+
+- ``off − pre_b``: each model's off-task change against task B's own baseline (the
+  book's primary change), compared pair by pair;
+- ``off − on``: each model's off-task minus on-task accuracy (the report's "relative
+  changes between on-task and off-task performance").
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult
+from ..runs.probes import select
+from ..stats import paired_test
+
+FORMS = ("off − pre_b", "off − on")
+
+
+def form_values(acc: PairAccuracies, form: str) -> np.ndarray:
+    """The per-pair statistic of one model: ``[n_pairs]``."""
+    if form == "off − pre_b":
+        return acc.off_b - acc.pre_b
+    if form == "off − on":
+        return acc.off_b - acc.on_a
+    raise ValueError(f"form={form!r}; choose one of {FORMS}")
+
+
+def check_same_tasks(results: Sequence[ProbeResult]) -> None:
+    """Raise a ValueError unless every result was probed on the same task pairs.
+
+    The task lists are a function of the dataset, its image size, the ways and shots, and
+    the probe settings (seed, split, queries, disjointness): equal keys mean equal pairs.
+    """
+    def key(r: ProbeResult) -> tuple:
+        return (r.run.dataset, r.config.key(), r.n_query, r.acc.n, round(r.frac_shared, 12))
+
+    keys = {key(r): r for r in results}
+    if len(keys) > 1:
+        (k1, a), (k2, b) = list(keys.items())[:2]
+        raise ValueError(
+            f"probe results on different task pairs cannot be compared pair by pair: "
+            f"{a.run.algo} seed {a.run.seed} has {k1}, {b.run.algo} seed {b.run.seed} has "
+            f"{k2}; probe every run with the same ProbeConfig (seed, split, k_query)")
+
+
+@dataclass(frozen=True)
+class PlaceboPair:
+    """The report's test between two runs of one dataset."""
+
+    algo_x: str
+    seed_x: int
+    algo_y: str
+    seed_y: int
+    form: str
+    p: float
+    mean_diff: float  # mean over pairs of the statistic, x minus y
+
+    @property
+    def same_algorithm(self) -> bool:
+        return self.algo_x == self.algo_y
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Every pair of runs of one dataset, tested the report's way, in one form."""
+
+    form: str
+    pairs: tuple[PlaceboPair, ...]
+    threshold: float  # the report's p
+
+    @property
+    def placebo(self) -> tuple[PlaceboPair, ...]:
+        return tuple(p for p in self.pairs if p.same_algorithm)
+
+    @property
+    def between(self) -> tuple[PlaceboPair, ...]:
+        return tuple(p for p in self.pairs if not p.same_algorithm)
+
+    @property
+    def n_placebo_below(self) -> int:
+        """Same-algorithm pairs whose p is below the report's."""
+        return sum(p.p < self.threshold for p in self.placebo)
+
+    @property
+    def fraction_placebo_below(self) -> float:
+        return self.n_placebo_below / len(self.placebo) if self.placebo else float("nan")
+
+
+def calibrate(results: Sequence[ProbeResult], config: ProbeConfig, threshold: float,
+              form: str = "off − pre_b", algos: Sequence[str] | None = None) -> Calibration:
+    """The report's paired t-test over task pairs for every pair of runs (as trained, the
+    main runs) probed with ``config``; ``algos`` restricts the runs."""
+    runs = [r for r in select(results, condition=TRAINED, config=config)
+            if algos is None or r.run.algo in algos]
+    runs.sort(key=lambda r: (r.run.algo, r.run.seed))
+    check_same_tasks(runs)
+    pairs = []
+    for x, y in itertools.combinations(runs, 2):
+        t = paired_test(form_values(x.acc, form), form_values(y.acc, form))
+        pairs.append(PlaceboPair(x.run.algo, x.run.seed, y.run.algo, y.run.seed, form, t.p,
+                                 t.diff.mean))
+    return Calibration(form, tuple(pairs), threshold)
