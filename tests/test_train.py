@@ -10,7 +10,7 @@ from neglr_utils.core.episodes import EpisodeSampler
 from neglr_utils.core.stack import Stack
 from neglr_utils.runs import store
 from neglr_utils.runs.config import run_dir_for
-from neglr_utils.runs.training import NonFiniteLossError, load_run
+from neglr_utils.runs.training import NonFiniteLossError, extend, load_run
 
 
 def test_run_directory_has_every_artifact(tmp_path):
@@ -134,3 +134,32 @@ def test_compiled_meta_loss_equals_eager_float64():
     torch.testing.assert_close(grads[True][0], grads[False][0], rtol=1e-12, atol=0)
     for a, b in zip(grads[True][1], grads[False][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-14)
+
+
+def test_extend_equals_training_longer_from_the_start(tmp_path):
+    """Train 4 iterations and extend to 8 = train 8: same weights, rates and log."""
+    long = train_tiny(tiny_config(n_iterations=8), tmp_path / "long")
+    short = train_tiny(tiny_config(n_iterations=4), tmp_path / "short")
+    extended = extend(short, 8, splits=synthetic_splits(), device="cpu", progress=False)
+    a, b = load_run(long), load_run(extended)
+    assert extended.name == long.name and a.iteration == b.iteration == 8
+    for k in a.params:
+        assert torch.equal(a.params[k], b.params[k]), k
+    for k in a.rates:
+        assert torch.equal(a.rates[k], b.rates[k]), k
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]  # noqa: E731
+    assert strip(a.metrics) == strip(b.metrics)
+    assert store.read_json(extended / "config.json")["continued_from"] == short.name
+    assert (short / "final.pt").exists()  # the source is unchanged
+
+
+def test_extend_refuses_what_cannot_be_exact(tmp_path):
+    short = train_tiny(tiny_config(n_iterations=4), tmp_path)
+    with pytest.raises(ValueError, match="already has 4 iterations"):
+        extend(short, 4)
+    (short / "checkpoint.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="checkpoint.pt"):
+        extend(short, 8)
+    odd = train_tiny(tiny_config(n_iterations=3), tmp_path / "odd")
+    with pytest.raises(ValueError, match="not a multiple of log_every=1 and val_every=4"):
+        extend(odd, 8)
