@@ -1,6 +1,6 @@
 # neglr: two commands. `make book` builds everything; `make test` runs the tests.
 # Both create the virtual environment and install the pinned packages first.
-# `make lab` opens the notebooks in JupyterLab (notebooks/07_explorer.py first).
+# `make lab` opens the notebooks in JupyterLab (notebooks/08_explorer.py first).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -22,7 +22,7 @@ export GOMP_SPINCOUNT ?= 10000
 # make lab: the port on 127.0.0.1, the file opened first, more JupyterLab options
 # (e.g. LAB_ARGS=--no-browser on a machine without a browser).
 LAB_PORT ?= 8888
-LAB_OPEN ?= notebooks/07_explorer.py
+LAB_OPEN ?= notebooks/08_explorer.py
 LAB_ARGS ?=
 
 .PHONY: install data test book bench clean lab study

@@ -3,7 +3,8 @@
 Layers, in the direction data flows (each imports only the layers before it; checked
 by ``tests/test_layout.py``):
 
-- ``stats``: intervals and tests (numpy/scipy only), used by every layer;
+- ``stats`` (intervals and tests, numpy/scipy only) and ``progress`` (progress bars):
+  helpers every layer may use;
 - ``core``: the science, tensors in and out: ``data`` -> ``episodes`` -> ``models`` ->
   ``meta`` (the one inner loop) -> ``stack`` / ``probe`` / ``mechanism``. Reads
   datasets, never a run directory;

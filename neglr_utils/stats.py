@@ -154,3 +154,24 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running
     return out.tolist()
+
+
+def welch_ci(x: Values, y: Values, confidence: float = 0.95) -> Interval:
+    """The difference of means x - y with Welch's t-interval (unequal variances; NaN
+    bounds when either sample has fewer than 2 values). ``sd`` is the standard error's
+    sqrt(n)-free analogue sqrt(sx^2 + sy^2) and ``n`` the smaller sample size."""
+    a, b = as_array(x), as_array(y)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("welch_ci needs at least one value on each side")
+    mean = float(a.mean() - b.mean())
+    n = int(min(a.size, b.size))
+    if a.size < 2 or b.size < 2:
+        return Interval(mean, math.nan, math.nan, math.nan, n, confidence)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(mean, mean, mean, 0.0, n, confidence)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    sd = math.sqrt(a.var(ddof=1) + b.var(ddof=1))
+    return Interval(mean, mean - half, mean + half, sd, n, confidence)

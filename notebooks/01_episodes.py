@@ -32,13 +32,13 @@ device = "auto"
 results_dir = None
 seeds = None  # None: each dataset profile's own training seeds
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
 
 from neglr_utils import EpisodeSampler, get_profile, resolve_device
 from neglr_utils.core.data import DataNotFoundError, load_split, load_splits
 from neglr_utils.core.episodes import sampling_throughput
-from neglr_utils.display import tables as report
+from neglr_utils.display.format import table
 from neglr_utils.display.params import check_parameters
 from neglr_utils.display.plots import plot_episode, style
 
@@ -65,7 +65,7 @@ for name in ("omniglot", "mini-imagenet"):
 rows = [{"dataset": name, "split": split, "classes": s.n_classes,
          "images per class": s.n_per_class, "image (C, H, W)": tuple(s.image_shape)}
         for name, splits in datasets.items() for split, s in splits.items()]
-report.table(rows, "The class splits at the datasets' standard sizes.",
+table(rows, "The class splits at the datasets' standard sizes.",
                                "tab-splits")
 
 # %% [markdown]
@@ -110,7 +110,7 @@ plt.show()
 speed = [{"dataset": name, "device": str(dev), "tasks per second": round(sampling_throughput(
     EpisodeSampler(splits["train"], 5, 1, 10, seed=0, device=dev), n_tasks=32))}
     for name, splits in datasets.items()]
-report.table(speed, "Episodes per second, batches of 32 tasks, 5-way 1-shot, "
+table(speed, "Episodes per second, batches of 32 tasks, 5-way 1-shot, "
                                "10 queries per class, median of 5 draws.", "tab-sampling")
 
 # %% [markdown]

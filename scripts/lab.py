@@ -17,7 +17,7 @@ Usage::
     python scripts/lab.py --install-settings     # write the override, install the kernel
     python scripts/lab.py [--port N] [--no-browser] [--no-token] [PATH ...]
 
-``PATH`` (relative to the repository) is opened at start, e.g. ``notebooks/07_explorer.py``
+``PATH`` (relative to the repository) is opened at start, e.g. ``notebooks/08_explorer.py``
 (the first line printed is its URL, token included). Other ``--Name.trait=value`` options
 go to JupyterLab unchanged.
 """

@@ -2,7 +2,7 @@
 
 ``scripts/lab.py`` (what ``make lab`` runs) starts JupyterLab on a free local port with no
 token; Playwright for Python drives Debian's ``chromium`` (``executable_path``: no
-browser download). The test opens ``notebooks/07_explorer.py``, which must open as a
+browser download). The test opens ``notebooks/08_explorer.py``, which must open as a
 notebook by default (the settings override in the environment, not the user's settings),
 adds a cell after the ``parameters`` cell with the smoke profile's values (as papermill
 injects them; the notebook's default stays ``cpu``), runs all cells from the Run menu,
@@ -39,9 +39,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "scripts" / "lab.py"
-NOTEBOOK = "notebooks/07_explorer.py"
+NOTEBOOK = "notebooks/08_explorer.py"
 SMOKE_PARAMETERS = 'profile = "smoke"\nseeds = [0]'
-SMOKE_PAIRS = 10  # 07_explorer's EXPLORER_SIZES["smoke"]: the status line names them
+SMOKE_PAIRS = 10  # 08_explorer's EXPLORER_SIZES["smoke"]: the status line names them
 SLIDER = "conv1"
 MOVE_TIMEOUT_S = 30  # one recompute at smoke size takes well under a second here
 TIMEOUT_S = float(os.environ.get("NEGLR_LAB_TIMEOUT", "300"))
@@ -306,7 +306,7 @@ def test_lab_settings_open_py_as_notebooks(tmp_path: Path) -> None:
     lab_script.install_settings(tmp_path)
     assert path.stat().st_mtime_ns == mtime
     manager = lab_script.RepoRootKernelManager(root_dir=str(REPO / "notebooks"))
-    assert manager.cwd_for_path("notebooks/07_explorer.py") == str(REPO)
+    assert manager.cwd_for_path("notebooks/08_explorer.py") == str(REPO)
 
 
 def test_explorer_slider_in_jupyterlab(lab: Lab, chromium_path: str, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from neglr_utils.stats import holm, mean_ci, paired_test, tost, wilcoxon
+from neglr_utils.stats import holm, mean_ci, paired_test, tost, welch_ci, wilcoxon
 
 X = np.array([0.52, 0.48, 0.50, 0.56, 0.44, 0.50, 0.54])
 Y = np.array([0.50, 0.50, 0.46, 0.52, 0.44, 0.48, 0.50])
@@ -88,3 +88,13 @@ def test_holm_by_hand():
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
     with_nan = holm([0.01, math.nan, 0.02])
     assert with_nan[0] == pytest.approx(0.02) and math.isnan(with_nan[1])
+
+
+def test_welch_interval_equals_scipy():
+    x, y = [0.41, 0.43, 0.40, 0.44, 0.42], [0.39, 0.45, 0.38]
+    iv = welch_ci(x, y)
+    res = sps.ttest_ind(x, y, equal_var=False)
+    low, high = res.confidence_interval(0.95)
+    assert (iv.low, iv.high) == pytest.approx((low, high), rel=1e-10)
+    assert iv.mean == pytest.approx(sum(x) / 5 - sum(y) / 3)
+    assert math.isnan(welch_ci([1.0], [2.0, 3.0]).low)

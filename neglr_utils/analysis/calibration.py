@@ -45,7 +45,8 @@ def check_same_tasks(results: Sequence[ProbeResult]) -> None:
     the probe settings (seed, split, queries, disjointness): equal keys mean equal pairs.
     """
     def key(r: ProbeResult) -> tuple:
-        return (r.run.dataset, r.config.key(), r.n_query, r.acc.n, round(r.frac_shared, 12))
+        return (r.run.dataset, tuple(sorted(r.config.key().items())), r.n_query, r.acc.n,
+                round(r.frac_shared, 12))
 
     keys = {key(r): r for r in results}
     if len(keys) > 1:

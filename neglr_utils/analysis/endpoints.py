@@ -170,3 +170,61 @@ def family(v: Verdict) -> list[TestRow]:
     rows.append(("report's (off - on) form", "seeds", v.report_form.test))
     adjusted = holm([t.p for _, _, t in rows])
     return [TestRow(n, u, t.diff, t.p, p) for (n, u, t), p in zip(rows, adjusted, strict=True)]
+
+
+# ----------------------------------------------------------------------------- over seeds
+
+
+FIGURE7_KEYS = {"pre": "pre_a", "on": "on_a", "off": "off_b"}  # the report's three bars
+
+
+def figure7(results: Sequence[ProbeResult], config: ProbeConfig, algo: str,
+            condition: Condition = TRAINED) -> dict[str, Interval]:
+    """pre/on/off means of ``algo``: over seeds (t-interval of the per-seed means) or, with
+    one seed, over its task pairs ({} when not probed)."""
+    rs = select(results, algo=algo, condition=condition, config=config)
+    if len(rs) == 1:
+        return {c: mean_ci(getattr(rs[0].acc, k)) for c, k in FIGURE7_KEYS.items()}
+    return {c: mean_ci([getattr(r.acc, k).mean() for r in rs])
+            for c, k in FIGURE7_KEYS.items()} if rs else {}
+
+
+CHANGES = {"on": "on − pre_a", "off_report": "off − pre_a (the report's)", "off": "off − pre_b"}
+
+
+def change_over_seeds(results: Sequence[ProbeResult], config: ProbeConfig, algo: str,
+                      condition: Condition = TRAINED, which: str = "off") -> Interval | None:
+    """A change of `Changes` (``on``, ``off``, ``off_report``) of ``algo``: its interval
+    over seeds, or over task pairs when one seed was probed (None when none was)."""
+    rs = select(results, algo=algo, condition=condition, config=config)
+    tests = [getattr(changes(r.acc), which) for r in rs]
+    if len(tests) == 1:
+        return tests[0].diff
+    return mean_ci([t.diff.mean for t in tests]) if tests else None
+
+
+def sign_sweep(results: Sequence[ProbeResult], config: ProbeConfig, algo: str = "meta-sgd"
+               ) -> dict[float, dict[str, Interval | None]]:
+    """Conv-rate multiplier -> the on-task and off-task change over seeds."""
+    out: dict[float, dict[str, Interval | None]] = {}
+    for r in select(results, algo=algo, config=config):
+        f = r.condition.conv_factor
+        if f is not None and f not in out:
+            out[f] = {w: change_over_seeds(results, config, algo, r.condition, w)
+                      for w in ("on", "off")}
+    return dict(sorted(out.items()))
+
+
+def seed_deltas(results: Sequence[ProbeResult], config: ProbeConfig, algo_x: str = "meta-sgd",
+                algo_y: str = "maml") -> dict[int, np.ndarray]:
+    """Seed -> the per-pair primary Δ of that seed's two models ``[n_pairs]`` (the groups
+    of `variance.decompose`)."""
+    return {s: (x.acc.off_b - x.acc.pre_b) - (y.acc.off_b - y.acc.pre_b)
+            for s, (x, y) in pairs_by_seed(results, config, algo_x, algo_y).items()}
+
+
+def seed_changes(results: Sequence[ProbeResult], config: ProbeConfig, algo: str,
+                 which: str = "off") -> dict[int, float]:
+    """Seed -> the mean change (`Changes` field ``which``) of that seed's model."""
+    return {r.run.seed: getattr(changes(r.acc), which).diff.mean
+            for r in select(results, algo=algo, condition=TRAINED, config=config)}

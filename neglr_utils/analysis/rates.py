@@ -3,11 +3,15 @@
 Rates are always the *effective* step sizes (`meta.effective_rates`): Meta-SGD's tensors
 as stored, ``exp`` of the stored log-rates for ``meta-sgd-positive``, MAML's scalar.
 
-Layer groups follow the report's Table 1: ``conv1`` ... ``conv4`` pool each block's conv
-weight and bias (the report's "layers"), ``logits`` pools the head's weight and bias.
-BatchNorm scales and shifts (``bn1`` ... ``bn4``), which the report does not list, get
-their own rows. Over several training seeds each layer's mean rate becomes one value per
-seed, summarised by `stats.mean_ci` (a t-interval over seeds).
+Layer groups follow the report's Table 1: ``conv1`` ... ``conv4`` are each block's conv
+weights, ``logits`` pools the head's weight and bias. The conv biases are left out: the
+BatchNorm after each conv removes any per-channel constant, so a conv bias gets no
+gradient and its rate stays at its initial value (`models.is_inert`); pooled with the
+weights they would pull each conv layer's mean towards the initial 0.01. They are
+summarised apart (`inert_table`). BatchNorm scales and shifts (``bn1`` ... ``bn4``),
+which the report does not list, get their own rows. Over several training seeds each
+layer's mean rate becomes one value per seed, summarised by `stats.mean_ci` (a
+t-interval over seeds).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from ..core.models import layer_of, param_shapes
+from ..core.models import is_inert, layer_of, param_shapes
 from ..stats import Interval, as_array, mean_ci
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
 @dataclass(frozen=True)
 class RateStats:
     """Distribution of the effective rates of one layer group (or one tensor)."""
@@ -44,16 +50,22 @@ def describe(layer: str, values: np.ndarray) -> RateStats:
 
 
 def rates_by_layer(rates: Mapping[str, Tensor | float]) -> dict[str, np.ndarray]:
-    """Effective rates flattened per layer group (conv weight+bias pooled): for Figure 6."""
+    """Effective rates flattened per layer group, inert conv biases left out (Figure 6)."""
     out: dict[str, list[np.ndarray]] = {}
     for name, r in rates.items():
-        out.setdefault(layer_of(name), []).append(as_array(r))
+        if not is_inert(name):
+            out.setdefault(layer_of(name), []).append(as_array(r))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def rate_table(rates: Mapping[str, Tensor | float]) -> dict[str, RateStats]:
     """Layer group -> `RateStats` of a run's effective rates (names to tensors or floats)."""
     return {layer: describe(layer, v) for layer, v in rates_by_layer(rates).items()}
+
+
+def inert_table(rates: Mapping[str, Tensor | float]) -> dict[str, RateStats]:
+    """Parameter name -> `RateStats` of the inert rates (the conv biases)."""
+    return {name: describe(name, as_array(r)) for name, r in rates.items() if is_inert(name)}
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,8 @@ def rate_evolution(metrics: Iterable[Mapping[str, Any]], sizes: Mapping[str, int
             continue
         groups: dict[str, list[tuple[int, Mapping[str, float]]]] = {}
         for name, s in row["rates"].items():
-            groups.setdefault(layer_of(name), []).append((int(sizes[name]), s))
+            if not is_inert(name):
+                groups.setdefault(layer_of(name), []).append((int(sizes[name]), s))
         out += [pool(layer, int(row["iteration"]), parts) for layer, parts in groups.items()]
     return out
 

@@ -25,7 +25,15 @@ from ..runs.profiles import Profile, get_profile, get_study
 from ..runs.store import TestAccuracy, load_probe_results, read_config, read_mechanism, read_test
 from ..runs.training import load_run
 from ..stats import Interval, mean_ci
-from .rates import RatePoint, RateStats, rate_evolution, rate_table
+from .rates import (
+    LayerOverSeeds,
+    RatePoint,
+    RateStats,
+    inert_table,
+    rate_evolution,
+    rate_table,
+    table1_over_seeds,
+)
 
 N_TEST_EPISODES = 600  # meta-test tasks of the head-after-adaptation accuracy
 
@@ -43,6 +51,7 @@ class RunSummary:
     versions: dict[str, str]
     test: TestAccuracy | None
     rates: dict[str, RateStats]  # final effective rates per layer ({} for MAML)
+    inert: dict[str, RateStats]  # the conv biases' rates, which cannot move ({} for MAML)
     evolution: tuple[RatePoint, ...]  # per-layer rate statistics over training
     probes: tuple[ProbeResult, ...]
     mechanism: dict[tuple[str, str], dict[str, StoredPush]] = field(default_factory=dict)
@@ -69,10 +78,12 @@ def summarize(run_dir: str | os.PathLike) -> RunSummary:
     metrics = tuple(run.metrics)
     last = metrics[-1] if metrics else {}
     sizes = {k: math.prod(s) for k, s in param_shapes(cfg.model_config()).items()}
-    rates = rate_table(run.effective_rates()) if cfg.meta.learns_rates else {}
+    eff = run.effective_rates() if cfg.meta.learns_rates else {}
+    rates, inert = rate_table(eff), inert_table(eff)
     return RunSummary(path, cfg, run.iteration, run.finished, float(last.get("wall_time", 0.0)),
                       info.get("device", "?"), info.get("versions", {}),
                       read_test(path, run.iteration, run.finished, N_TEST_EPISODES), rates,
+                      inert,
                       tuple(rate_evolution(metrics, sizes)), tuple(load_probe_results(path)),
                       read_mechanism(path), metrics)
 
@@ -90,6 +101,11 @@ class Study:
         """The runs of ``algo`` in seed order (only finished ones by default)."""
         return [self.runs[(algo, s)] for s in self.seeds if (algo, s) in self.runs
                 and (self.runs[(algo, s)].finished or not finished)]
+
+    @property
+    def finished(self) -> bool:
+        """Whether at least one run has finished."""
+        return any(r.finished for r in self.runs.values())
 
     @property
     def probes(self) -> list[ProbeResult]:
@@ -136,11 +152,20 @@ def accuracy_over_seeds(runs: Sequence[RunSummary]) -> Interval | None:
     return mean_ci([t.acc for t in tests])
 
 
+def table1(study: Study, algo: str = "meta-sgd") -> dict[str, LayerOverSeeds]:
+    """Layer -> the learned rates of ``algo`` over the study's finished seeds ({} when none)."""
+    runs = study.of(algo)
+    return table1_over_seeds({r.seed: r.rates for r in runs}) if runs else {}
+
+
 def load_studies(book: str, seeds: Sequence[int] | None = None, *,
                  root: str | os.PathLike | None = None) -> dict[str, Study]:
-    """Profile name -> `Study` for each dataset profile of a book profile, primary first
-    (``cpu``: ``cpu-mini``, then ``cpu``), seeds default to each profile's."""
-    return {p.name: load_study(p, seeds, root=root) for p in get_study(book).profiles}
+    """Profile name -> `Study` for each dataset profile of a book profile, primary first,
+    then its contrasts (``cpu``: ``cpu-mini``, ``cpu``, ``cpu-mini-6k``); seeds default to
+    each profile's."""
+    book_profile = get_study(book)
+    return {p.name: load_study(p, seeds if p.trainable else None, root=root)
+            for p in (*book_profile.profiles, *book_profile.contrasts)}
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,13 @@ def collect_table(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
             d |= {"test acc": r.test_acc.mean, "test acc ci95": r.test_acc.half}
         out.append(d)
     return out
+
+
+def sweep_series(rows: Sequence[SweepRow], setting: str, layers: Sequence[str]
+                 ) -> tuple[list[Any], dict[str, list[Interval | None]]]:
+    """(values of ``setting``, layer -> mean rate over seeds at each value) from `collect`,
+    for the rows that vary ``setting``, in its order."""
+    rows = sorted((r for r in rows if setting in dict(r.settings)),
+                  key=lambda r: dict(r.settings)[setting])
+    return ([dict(r.settings)[setting] for r in rows],
+            {k: [r.rate_means.get(k) for r in rows] for k in layers})

@@ -14,7 +14,6 @@ from ..core.meta import accuracy, adapt
 from ..core.models import forward
 from ..runs.config import TEST_SEED
 from ..runs.training import Run
-from ..stats import mean_ci
 
 
 @dataclass(frozen=True)
@@ -24,14 +23,6 @@ class AdaptationCurves:
     support: np.ndarray
     query: np.ndarray
     n_trained_steps: int
-
-    def sentence(self, n_way: int) -> str:
-        n, q, s = self.n_trained_steps, self.query, self.support
-        return (f"Before adaptation the query accuracy is {100 * q[0].mean():.1f} % (chance: "
-                f"{100 / n_way:.0f} %); after the {n} trained steps it is "
-                f"{100 * mean_ci(q[n]).mean:.1f} %, with the support accuracy at "
-                f"{100 * s[n].mean():.1f} %. {q.shape[0] - 1 - n} more steps change the query "
-                f"accuracy to {100 * q[-1].mean():.1f} %.")
 
 
 def adaptation_curves(run: Run, *, n_tasks: int = 100, extra_steps: int = 5,

@@ -69,7 +69,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+
+from ..progress import tqdm
 
 __all__ = [
     "DATASETS",

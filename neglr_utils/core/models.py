@@ -3,8 +3,9 @@
 Four blocks of 3x3 conv (padding 1, with bias) -> BatchNorm -> ReLU -> 2x2 max-pool,
 then a linear head. The blocks compute ReLU after the pooling, which gives the same
 values and gradients (ReLU and max commute; a window whose maximum is not positive gets
-no gradient either way) on a quarter of the elements (about 5 % of a meta-iteration). On 84x84x3 the body gives 64 * 5 * 5 = 1600 features (the report's
-embedding); on Omniglot's 28x28x1 it gives 64.
+no gradient either way) on a quarter of the elements (about 5 % of a meta-iteration).
+On 84x84x3 the body gives 64 * 5 * 5 = 1600 features (the report's embedding); on
+Omniglot's 28x28x1 it gives 64.
 
 BatchNorm uses batch statistics, also at test time, with no running averages (MAML's
 transductive mode, Finn et al. 2017): by default the statistics of the whole batch it is
@@ -44,6 +45,12 @@ def layer_of(name: str) -> str:
     if m is None:
         raise ValueError(f"parameter {name!r} is not conv<i>.*, bn<i>.* or head.*")
     return "logits" if m.group(3) else f"{m.group(1)}{m.group(2)}"
+
+
+def is_inert(name: str) -> bool:
+    """Whether a parameter cannot learn: a conv bias, whose per-channel constant the
+    BatchNorm after it removes, so it gets no gradient (nor does its inner rate)."""
+    return name.startswith("conv") and name.endswith(".bias")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from .data import ImageSplit
 from .episodes import Episode, EpisodeSet
 from .meta import Rates, adapt

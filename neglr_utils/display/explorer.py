@@ -97,7 +97,7 @@ def explorer_point(runs: Mapping[str, Run], tasks_a: EpisodeSet, tasks_b: Episod
 
 
 @dataclass(frozen=True)
-class Sweep:
+class ConvSweep:
     """Meta-SGD with all conv rates times each multiplier; MAML as trained for reference."""
 
     grid: tuple[float, ...]
@@ -109,7 +109,7 @@ class Sweep:
 
 def precompute_sweep(maml_run: Run, meta_sgd_run: Run, tasks_a: EpisodeSet, tasks_b: EpisodeSet,
                      grid: Sequence[float] = CONV_GRID, *, bn_mode: str = "joint",
-                     batch_size: int = 100) -> Sweep:
+                     batch_size: int = 100) -> ConvSweep:
     """BatchNorm and head rates stay as learned; both runs use their own inner steps."""
     t0 = time.perf_counter()
     kw = {"bn_mode": bn_mode, "batch_size": batch_size}
@@ -118,11 +118,11 @@ def precompute_sweep(maml_run: Run, meta_sgd_run: Run, tasks_a: EpisodeSet, task
     steps = meta_sgd_run.config.meta.n_inner_steps
     points = tuple(point(meta_sgd_run.params, rule(meta_sgd_run, {"conv": m}), steps,
                          tasks_a, tasks_b, **kw) for m in grid)
-    return Sweep(tuple(float(m) for m in grid), points, maml, len(tasks_a),
+    return ConvSweep(tuple(float(m) for m in grid), points, maml, len(tasks_a),
                  time.perf_counter() - t0)
 
 
-def sweep_table(sweep: Sweep) -> list[dict[str, float]]:
+def sweep_table(sweep: ConvSweep) -> list[dict[str, float]]:
     """The sweep's numbers, one row per multiplier (means)."""
     return [{"conv multiplier": m, "on - pre (A)": p.on_change.mean,
              "off - pre (B)": p.off_change.mean, "adapted, with head": p.adapt_acc.mean}

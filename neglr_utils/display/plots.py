@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..analysis import published
+from ..analysis.calibration import Calibration
 from ..analysis.rates import Curves, RatePoint
 from ..stats import Interval, mean_ci
 
@@ -32,7 +33,9 @@ def style() -> None:
     mpl.rcParams.update({
         "figure.figsize": (6.0, 4.0), "figure.dpi": 100, "axes.grid": True,
         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-        "legend.frameon": False, "font.size": 10, "axes.titlesize": 10,
+        "legend.frameon": False, "font.size": 11, "axes.titlesize": 11,
+        "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10,
+        "legend.fontsize": 9,
     })
 
 
@@ -94,15 +97,21 @@ def plot_report_figure7(ax: Axes | None = None) -> Axes:
 
 
 def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]],
-                   units: Mapping[str, str] | None = None) -> tuple[Figure, np.ndarray]:
+                   units: Mapping[str, str] | None = None, ncols: int = 2
+                   ) -> tuple[Figure, np.ndarray]:
     """One panel per dataset (title: its scale; ``units``: what its intervals are over)
-    and the report's values on the right."""
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.6 * (len(panels) + 1), 4))
-    for ax, (title, fig7) in zip(axes, panels.items(), strict=False):
+    and the report's values last, ``ncols`` panels per row."""
+    n = len(panels) + 1
+    rows = -(-n // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(5 * ncols, 3.8 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax, (title, fig7) in zip(flat, panels.items(), strict=False):
         plot_figure7(fig7, ax, unit=(units or {}).get(title, "seeds"))
-        ax.set_title(title, fontsize=8)
-    plot_report_figure7(axes[-1])
-    axes[-1].set_title("report: mini-ImageNet 84×84, 64 filters, 60,000 it.", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    plot_report_figure7(flat[n - 1])
+    flat[n - 1].set_title("report: mini-ImageNet 84×84, 64 filters, 60,000 it.", fontsize=9)
+    for ax in flat[n:]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig, axes
 
@@ -168,46 +177,40 @@ def plot_rate_densities(rates_by_layer: Mapping[str, Sequence[float] | np.ndarra
     return ax
 
 
-def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]],
-                        layers: Sequence[str] = published.TABLE1_LAYERS) -> tuple[Figure, Any]:
-    """The report's Figure 6 over training: each layer's mean rate, one line per seed.
+def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]], ax: Axes | None = None,
+                        layers: Sequence[str] = published.TABLE1_LAYERS) -> Axes:
+    """The report's Figure 6 over training: each layer's mean rate (one colour per layer),
+    one thin line per seed and their mean thick.
 
-    ``series``: seed -> `analysis.RatePoint`s of that seed's run. One small panel per
-    layer; the band is ±1 std of the layer's rates (their spread, not an uncertainty).
+    ``series``: seed -> `analysis.RatePoint`s of that seed's run.
     """
-    fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 3), sharex=True)
-    for ax, layer in zip(np.atleast_1d(axes), layers, strict=True):
-        for i, (seed, points) in enumerate(series.items()):
+    ax = _ax(ax)
+    for layer in layers:
+        curves = {}
+        for seed, points in series.items():
             pts = sorted((p for p in points if p.layer == layer), key=lambda p: p.iteration)
-            if not pts:
-                continue
-            it = np.array([p.iteration for p in pts])
-            mean, std = np.array([p.mean for p in pts]), np.array([p.std for p in pts])
-            ax.plot(it, mean, color=LAYER_COLORS.get(layer), ls=("-", "--", ":", "-.")[i % 4],
-                    lw=1.2, label=f"seed {seed}")
-            ax.fill_between(it, mean - std, mean + std, color=LAYER_COLORS.get(layer),
-                            alpha=0.07)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(layer)
-        ax.set_xlabel("meta-iteration")
-    first = np.atleast_1d(axes)[0]
-    first.set_ylabel("mean inner rate (band: ±1 std of the rates)")
-    if first.get_legend_handles_labels()[0]:
-        first.legend(fontsize=7)
-    else:
-        first.text(0.5, 0.5, "no runs yet", ha="center", transform=first.transAxes)
-    fig.tight_layout()
-    return fig, axes
+            curves[seed] = {p.iteration: p.mean for p in pts}
+            ax.plot(list(curves[seed]), list(curves[seed].values()),
+                    color=LAYER_COLORS.get(layer), lw=0.7, alpha=0.5)
+        common = sorted(set.intersection(*(set(c) for c in curves.values()))) if curves else []
+        if common:
+            ax.plot(common, [np.mean([c[i] for c in curves.values()]) for i in common],
+                    color=LAYER_COLORS.get(layer), lw=2,
+                    label=f"{layer} (mean of {len(curves)} seed{'s' if len(curves) > 1 else ''})")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel("mean inner rate")
+    _legend(ax, fontsize=8, ncol=3)
+    return ax
 
 
-def plot_rate_curve(curve: Any, n_iterations: int) -> Figure:
+def plot_rate_curve(curve: Any, n_iterations: int, ax: Axes | None = None) -> Axes:
     """`plot_rate_evolution` of one long run (`results.Curve`), the profile's length marked."""
-    fig, axes = plot_rate_evolution({curve.config.seed: curve.evolution})
-    for ax in np.atleast_1d(axes):
-        ax.axvline(n_iterations, color="k", ls=":", lw=1)
-    fig.suptitle(f"{curve.config.dataset}: one Meta-SGD run of {curve.config.n_iterations:,} "
-                 f"iterations; dotted: the profile's {n_iterations:,}", fontsize=8, y=1.02)
-    return fig
+    ax = plot_rate_evolution({curve.config.seed: curve.evolution}, ax)
+    ax.axvline(n_iterations, color="k", ls=":", lw=1)
+    ax.set_title(f"{curve.config.dataset}: one Meta-SGD run of {curve.config.n_iterations:,} "
+                 f"iterations; dotted: the profile's {n_iterations:,}", fontsize=9)
+    return ax
 
 
 def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,
@@ -261,7 +264,7 @@ def plot_explorer_bars(points: Mapping[str, Any], ax: Axes | None = None) -> Axe
 def plot_conv_sweep(sweep: Any, current: float | None = None, ax: Axes | None = None) -> Axes:
     """Meta-SGD's probe changes and adapted accuracy vs the multiplier of its conv rates.
 
-    ``sweep``: `explorer.Sweep`. Lines: on-task change (on - pre, A), paired off-task
+    ``sweep``: `explorer.ConvSweep`. Lines: on-task change (on - pre, A), paired off-task
     change (off - pre, B), with 95 % CI bands; the adapted accuracy (with the head) on a
     right-hand axis. MAML at its trained rate: dashed lines. ``current`` marks a value.
     """
@@ -369,4 +372,63 @@ def plot_sweep_metric(x: Sequence[float], series: Mapping[str, Sequence[Interval
     ax.set_ylabel(ylabel)
     ax.set_xticks(xs, [f"{v:g}\nn = {n}" for v, n in zip(xs, counts, strict=True)])
     _legend(ax, fontsize=7)
+    return ax
+
+
+REGIME_CHANGES = (("on", "on − pre (task A)", "o"), ("off", "off − pre (task B)", "s"))
+
+
+def plot_regime(changes: Mapping[str, Mapping[str, Interval | None]], ax: Axes | None = None
+                ) -> Axes:
+    """What adaptation does to the head-free accuracy, per algorithm: the on-task change
+    (on − pre_a) and the off-task change (off − pre_b), 95 % intervals over seeds.
+
+    ``changes``: algorithm -> {"on": Interval, "off": Interval}.
+    """
+    ax = _ax(ax)
+    algos = [a for a in changes if any(changes[a].values())]
+    for j, (key, label, marker) in enumerate(REGIME_CHANGES):
+        x = np.arange(len(algos)) + (j - 0.5) * 0.25
+        _errorbar(ax, x, [changes[a].get(key) for a in algos], fmt=marker, ls="none",
+                  color=f"C{j + 4}", label=label)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(algos)), algos)
+    ax.set_ylabel("change of head-free accuracy")
+    _legend(ax)
+    return ax
+
+
+def plot_report_regime(ax: Axes | None = None) -> Axes:
+    """The report's on- and off-task changes (its Figure 7, off − pre of task A)."""
+    ax = _ax(ax)
+    algos = list(published.FIGURE7)
+    for j, (key, label, marker) in enumerate(REGIME_CHANGES):
+        x = np.arange(len(algos)) + (j - 0.5) * 0.25
+        y = [published.FIGURE7[a][key] - published.FIGURE7[a]["pre"] for a in algos]
+        ax.plot(x, y, marker, mfc="none", color=f"C{j + 4}", label=f"{label} (no CI)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(algos)), algos)
+    ax.set_ylabel("change (the report)")
+    _legend(ax)
+    return ax
+
+
+def plot_calibration(cal: Calibration, ax: Axes | None = None) -> Axes:
+    """The report's test between every two models of a dataset: p-values of pairs of the
+    same algorithm (a placebo: only the seed differs) and of different algorithms, with
+    the report's p marked."""
+    ax = _ax(ax)
+    rng = np.random.default_rng(0)  # jitter only
+    for y, (label, pairs, color) in enumerate((("same algorithm", cal.placebo, "0.35"),
+                                               ("different algorithms", cal.between, "C3"))):
+        p = np.array([max(q.p, 1e-300) for q in pairs])
+        if p.size:
+            ax.scatter(p, y + rng.uniform(-0.15, 0.15, p.size), s=18, color=color,
+                       label=f"{label} (n={p.size})")
+    ax.axvline(cal.threshold, color="k", ls="--", label=f"report's p = {cal.threshold:g}")
+    ax.set_xscale("log")
+    ax.set_yticks([0, 1], ["same\nalgorithm", "different\nalgorithms"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlabel(f"p of the report's paired t-test over task pairs ({cal.form})")
+    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
     return ax

@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..core.episodes import EpisodeSet
 from ..runs.training import Run
-from .explorer import EXPLORER_ALGOS, LAYERS, Point, Sweep, explorer_point
+from .explorer import EXPLORER_ALGOS, LAYERS, ConvSweep, Point, explorer_point
 from .plots import plot_conv_sweep, plot_explorer_bars
 from .tables import fmt
 
@@ -79,7 +79,7 @@ def static_slider_html(frames: Sequence[str], labels: Sequence[str], *, initial:
     return "\n".join(p for p in parts if p)
 
 
-def sweep_frames(sweep: Sweep, dpi: int = 72) -> list[str]:
+def sweep_frames(sweep: ConvSweep, dpi: int = 72) -> list[str]:
     """One PNG frame per grid value: `plots.plot_explorer_bars` | `plots.plot_conv_sweep`."""
     frames = []
     for i, m in enumerate(sweep.grid):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..display.tables import fmt
+from ..display.format import fmt
 from ..stats import Interval
 from .model import (
     SAME_RATE_TOL,

@@ -127,12 +127,25 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class ExplorerSize:
+    """The explorer chapter's task pairs, query images per class and sweep grid step,
+    sized so that a slider move takes a second or two on 2 CPU cores."""
+
+    n_pairs: int = 40
+    k_query: int = 5
+    grid_step: float = 0.5
+
+
+@dataclass(frozen=True)
 class StudyProfile:
     """What one book (and one ``study`` command) covers: its dataset profiles."""
 
     name: str
     profiles: tuple[Profile, ...]  # the first is the primary test of the report's claim
     contrasts: tuple[Profile, ...] = ()  # committed contrasts shown beside them
+    prose: bool = False  # the chapters' text describes this book's committed results
+    explorer: ExplorerSize = ExplorerSize()
+    cell_timeout_s: int = 1800  # a book cell with no reply for this long is retried once
 
 
 PAPER = Profile(
@@ -202,9 +215,10 @@ SMOKE = Profile(
 PROFILES: dict[str, Profile] = {p.name: p for p in (PAPER, CPU, CPU_MINI, CPU_MINI_6K, SMOKE)}
 
 STUDIES: dict[str, StudyProfile] = {
-    "cpu": StudyProfile("cpu", (CPU_MINI, CPU), contrasts=(CPU_MINI_6K,)),
-    "smoke": StudyProfile("smoke", (SMOKE,)),
-    "paper": StudyProfile("paper", (PAPER,)),
+    "cpu": StudyProfile("cpu", (CPU_MINI, CPU), contrasts=(CPU_MINI_6K,), prose=True),
+    "smoke": StudyProfile("smoke", (SMOKE,), explorer=ExplorerSize(10, 5, 0.5),
+                          cell_timeout_s=300),
+    "paper": StudyProfile("paper", (PAPER,), explorer=ExplorerSize(50, 10, 0.25)),
 }
 
 

@@ -18,33 +18,31 @@ checkpoint and stops cleanly on SIGINT/SIGTERM or when ``max_seconds`` is spent.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
-import numbers
 import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
+from ..core.data import ImageSplit, load_split
+from ..core.episodes import Episode, EpisodeSampler, EpisodeSet, check_episode_shape
+from ..core.meta import MetaConfig, effective_rates, evaluate
+from ..core.models import Params
+from ..core.stack import Stack, check_stackable
+from ..progress import tqdm
+from ..stats import mean_ci
 from . import store
 from .config import TEST_SEED, VAL_SEED, RunConfig, run_dir_for
-from .store import read_config
-from ..core.data import DATASETS, ImageSplit, load_split
-from ..core.episodes import Episode, EpisodeSampler, EpisodeSet, check_episode_shape
 from .lock import RunLock, StopSignals
-from ..core.meta import MetaConfig, check_choice, effective_rates, evaluate
-from ..core.models import Conv4Config, Params
 from .runtime import device_description, package_versions, resolve_device
-from ..core.stack import Stack, check_stackable
-from ..stats import mean_ci
+from .store import read_config
+
 
 def rate_summary(rates: dict[str, torch.Tensor | float]) -> dict[str, dict[str, float]]:
     """Per-tensor mean, std and fraction negative of effective inner-rate tensors."""
@@ -217,19 +215,21 @@ class _Session:
     def save_checkpoints(self) -> None:
         for i, m in enumerate(self.members):
             store.atomic_save({"format": store.CHECKPOINT_FORMAT,
-                            "params": self.stack.model_params(i),
-                            "rates": self.stack.model_rates(i),
-                            "adam": self.stack.adam_state(i), "sampler": m.sampler.state_dict(),
-                            "iteration": self.iteration, "elapsed": m.elapsed,
-                            "metrics_lines": m.n_lines, "config": m.cfg.to_dict(),
-                            "continued_from": m.continued_from},
-                           m.run_dir / "checkpoint.pt")
+                               "params": self.stack.model_params(i),
+                               "rates": self.stack.model_rates(i),
+                               "adam": self.stack.adam_state(i),
+                               "sampler": m.sampler.state_dict(),
+                               "iteration": self.iteration, "elapsed": m.elapsed,
+                               "metrics_lines": m.n_lines, "config": m.cfg.to_dict(),
+                               "continued_from": m.continued_from},
+                              m.run_dir / "checkpoint.pt")
 
     def save_finals(self) -> None:
         for i, m in enumerate(self.members):
-            store.atomic_save({"format": store.CHECKPOINT_FORMAT, "params": self.stack.model_params(i),
-                            "rates": self.stack.model_rates(i), "iteration": self.iteration,
-                            "elapsed": m.elapsed}, m.run_dir / "final.pt")
+            store.atomic_save({"format": store.CHECKPOINT_FORMAT,
+                               "params": self.stack.model_params(i),
+                               "rates": self.stack.model_rates(i), "iteration": self.iteration,
+                               "elapsed": m.elapsed}, m.run_dir / "final.pt")
 
 
 def _append_error(run_dir: Path, err: OSError) -> OSError:

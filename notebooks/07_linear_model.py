@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 
-from neglr_utils.display import tables as report
+from neglr_utils.display.format import markdown_table
 from neglr_utils.display.params import check_parameters
 from neglr_utils.linear.model import (
     LinearTask,
@@ -174,7 +174,7 @@ rates = np.linspace(-3.0, 1.5, 19 if smoke else 46)  # the plotted grid of rates
 search = np.linspace(-3.0, 1.5, 10)  # the optimum: best of this grid, refined by Brent
 
 # %%
-Markdown(report.markdown_table(regime_rows(regimes, n_sets), (
+Markdown(markdown_table(regime_rows(regimes, n_sets), (
     "The two regimes: $p$ parameters; $m$ meta-training tasks of $n_t$ support and $n_v$ query "
     "samples; test tasks of $n_r$ samples adapted with the rate $\\alpha_r$; the number of "
     "meta-training sets sampled."), "tab-linear-regimes"))
@@ -282,7 +282,7 @@ plt.show()
 Markdown(objective_sentence(profiles[under.name], profiles[over.name], best[under.name]))
 
 # %%
-Markdown(report.markdown_table(learned_rows(learned), (
+Markdown(markdown_table(learned_rows(learned), (
     "Where Meta-SGD's learned rates go, per regime, kind of rate and starting rate: the learned "
     "rate (for per-coordinate rates, its mean over coordinates; ± 95 % CI over meta-training "
     "sets), its range over sets and coordinates, the share of negative coordinates, the "

@@ -30,19 +30,22 @@ device = "auto"
 results_dir = None
 seeds = None  # None: each dataset profile's own training seeds
 
-# %%
+# %% tags=["hide-cell"]
 import matplotlib.pyplot as plt
-from IPython.display import Markdown
 
-from neglr_utils import get_profile, load_studies
-from neglr_utils.display import tables as report
+from neglr_utils import get_study, load_studies, load_study
+from neglr_utils.analysis.endpoints import sign_sweep
+from neglr_utils.display import tables
+from neglr_utils.display.format import fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
 from neglr_utils.display.plots import plot_sign_sweep, style
 
-check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
+                 seeds=seeds)
 style()
-studies = load_studies(profile, seeds, root=results_dir)
-names = {p: report.short_label(s) for p, s in studies.items()}
+studies = {n: s for n, s in load_studies(get_study(profile), seeds, root=results_dir).items()
+           if s.of("meta-sgd")}
+labels = {n: s.profile.label for n, s in studies.items()}
 
 # %% [markdown]
 # ## The meta-gradient with respect to the rates
@@ -63,35 +66,33 @@ names = {p: report.short_label(s) for p, s in studies.items()}
 # where they disagree. We measure it per task over 1,000 meta-training tasks, averaged
 # over each layer's entries, at $\boldsymbol\alpha = 0$ and at the learned rates (MAML:
 # its 0.01 everywhere), with the query normalised transductively (as in training) or with
-# the support set's statistics. The study computes it for its first training seed; each
-# row gives the mean over the seeds that have it, each seed's t-statistic
-# over its tasks, and in how many seeds the push is significant (p < 0.05).
+# the support set's statistics. The study computes it for the first seeds of each dataset
+# (`Profile.mechanism_seeds`); each row gives the mean over the seeds that have it, each
+# seed's t-statistic over its tasks, and in how many seeds the push is significant
+# (p < 0.05).
 
-# %%
-report.tables(report.table(
-    report.mechanism_rows(s, "maml"), f"Where the meta-objective pushes the rates of the "
-    f"MAML runs, {names[p]}.", f"tab-push-maml{'' if i == 0 else '-' + p}")
-    for i, (p, s) in enumerate(studies.items()))
-
-# %%
-report.tables(report.table(
-    report.mechanism_rows(s, "meta-sgd"), f"Where the meta-objective pushes the rates of the "
-    f"Meta-SGD runs, {names[p]}.", f"tab-push-msgd{'' if i == 0 else '-' + p}")
-    for i, (p, s) in enumerate(studies.items()))
+# %% tags=["remove-input"]
+table_group(table(tables.mechanism_rows(s, algo), f"Where the meta-objective pushes the rates "
+                  f"of the {name} runs, {labels[n]}.", f"tab-push-{algo}-{n}")
+            for algo, name in (("maml", "MAML"), ("meta-sgd", "Meta-SGD"))
+            for n, s in studies.items() if tables.mechanism_rows(s, algo))
 
 # %% [markdown]
 # ## Training without transductive BatchNorm
 #
 # The same Meta-SGD runs trained again with each query image normalised by the adapted
 # model's support-set statistics, so no query image sees another (the study's ablation,
-# `query_bn="support"`), on the first dataset. Do the conv rates still go negative?
+# `query_bn="support"`), for the first seeds of each dataset. Do the conv rates still go
+# negative?
 
-# %%
-study = next(iter(studies.values()))
-report.table(report.ablation_rows(study), "Mean learned rate per layer "
-                               "(± 95 % CI over seeds), Meta-SGD with transductive and with "
-                               f"support-set BatchNorm statistics, {names[study.profile]}.",
-                               "tab-ablation")
+# %% tags=["remove-input"]
+ablations = {n: load_study(s.profile, s.profile.ablation_seeds, ("meta-sgd",),
+                           root=results_dir, query_bn="support")
+             for n, s in studies.items() if s.profile.ablation_seeds}
+table_group(table(tables.ablation_rows(studies[n], a), "Mean learned rate per layer (± 95 % "
+                  "CI over seeds), Meta-SGD with transductive and with support-set BatchNorm "
+                  f"statistics, {labels[n]}.", f"tab-ablation-{n}", index="layer")
+            for n, a in ablations.items() if a.of("meta-sgd"))
 
 # %% [markdown]
 # ## Does the sign of the conv rates change the features?
@@ -101,16 +102,31 @@ report.table(report.ablation_rows(study), "Mean learned rate per layer "
 # adaptation) should remove it. Each Meta-SGD run is probed with its conv rates
 # multiplied by −1, −0.5, 0, 0.5 and 1 (BatchNorm and head rates as learned).
 
-# %% mystnb={"figure": {"name": "fig-sign-sweep", "caption": "On-task (on − pre, task A) and off-task (off − pre, task B) change of the head-free accuracy of Meta-SGD against the multiplier of its conv layers' learned rates, per dataset, with 95 % intervals over training seeds; dotted: as trained."}}
-fig, axes = plt.subplots(1, len(studies), figsize=(5.5 * len(studies), 3.6), squeeze=False)
-for ax, (p, s) in zip(axes[0], studies.items(), strict=True):
-    plot_sign_sweep(report.sign_sweep_series(s, get_profile(p).probe), ax)
-    ax.set_title(report.scale_label(s), fontsize=8)
+# %% mystnb={"figure": {"name": "fig-sign-sweep", "caption": "On-task (on − pre, task A) and off-task (off − pre, task B) change of the head-free accuracy of Meta-SGD against the multiplier of its conv layers' learned rates, per dataset, with 95 % intervals over training seeds (one seed: over task pairs); dotted: as trained."}}
+sweeps = {n: sign_sweep(s.probes, s.profile.probe) for n, s in studies.items()}
+fig, axes = plt.subplots(len(sweeps), 1, figsize=(7, 3.4 * len(sweeps)), squeeze=False)
+for ax, (n, sw) in zip(axes[:, 0], sweeps.items(), strict=True):
+    plot_sign_sweep(sw, ax)
+    ax.set_title(tables.scale_label(studies[n]), fontsize=9)
 fig.tight_layout()
 plt.show()
 
-# %%
-Markdown(report.sweep_sentence(studies, PROBES))
+# %% [markdown]
+# With its conv rates flipped (×−1), as trained (×1) and zeroed (×0), Meta-SGD's off-task
+# change on Omniglot is {glue:text}`omni-sweep`; on mini-ImageNet
+# ({glue:text}`mini-label`) it is {glue:text}`mini-sweep`.
+
+# %% tags=["hide-cell"]
+def sweep_text(sw):
+    return ", ".join(f"{fmt(sw[f]['off'], 'change')} (×{f:g})" for f in (-1.0, 1.0, 0.0)
+                     if f in sw and sw[f]["off"] is not None) or "not probed"
+
+
+omni = next(n for n, s in studies.items() if s.dataset == "omniglot")
+mini = next((n for n, s in studies.items() if s.dataset == "mini-imagenet"), None)
+glue_text("omni-sweep", sweep_text(sweeps[omni]))
+glue_text("mini-sweep", sweep_text(sweeps[mini]) if mini else "not probed")
+glue_text("mini-label", tables.scale_label(studies[mini]) if mini else "no run yet")
 
 # %% [markdown]
 # ## Summary

@@ -50,28 +50,29 @@ data_root = None
 device = "auto"
 results_dir = None
 seeds = None  # None: each dataset profile's own training seeds
+dataset = None  # the live explorer's profile, e.g. "cpu" (Omniglot); None: the first one
 
-# %%
+# %% tags=["hide-cell"]
 import time
 
 from IPython.display import HTML, Markdown, display
 
-from neglr_utils import get_profile, load_run, load_studies, resolve_device
+from neglr_utils import get_study, load_run, load_studies, resolve_device
 from neglr_utils.core.data import load_split
-from neglr_utils.display import tables as report
+from neglr_utils.display import tables
 from neglr_utils.display.explorer import explorer_tasks, grid_values, precompute_sweep, sweep_table
+from neglr_utils.display.format import fmt, table
 from neglr_utils.display.params import check_parameters
 from neglr_utils.display.plots import style
 from neglr_utils.display.widgets import LearningRateExplorer, static_slider_html, sweep_frames
 
-check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
+                 seeds=seeds)
 style()
 dev = resolve_device(device)
-# (task pairs, query images per class, sweep grid step) per profile, sized so that
-# a slider move takes a second or two and the chapter a minute or two on 2 CPU cores
-EXPLORER_SIZES = {"smoke": (10, 5, 0.5), "cpu": (40, 5, 0.5), "paper": (50, 10, 0.25)}
-n_pairs, k_query, grid_step = EXPLORER_SIZES[profile]
-grid = grid_values(grid_step)
+book = get_study(profile)
+size = book.explorer
+grid = grid_values(size.grid_step)
 
 # %% [markdown]
 # ## The inner update with per-layer multipliers
@@ -101,34 +102,49 @@ grid = grid_values(grid_step)
 # and a fixed list of task pairs (A, B) from the probe's split, drawn with the probe's
 # seeds.
 
-# %%
-dataset_profile, study = next(iter(load_studies(profile, seeds, root=results_dir).items()))
-maml_run = load_run(study.of("maml")[0].path, device=dev)
-meta_sgd_run = load_run(study.of("meta-sgd")[0].path, device=dev)
-cfg = meta_sgd_run.config
-split_name = get_profile(dataset_profile).probe.split
-split = load_split(cfg.dataset, split_name, data_root, image_size=cfg.image_size or None)
-tasks_a, tasks_b = explorer_tasks(meta_sgd_run, split, n_pairs, k_query=k_query, seed=cfg.seed,
-                                  device=dev)
-Markdown(f"{report.scale_label(study)}, {split_name} split: **{n_pairs} task pairs** with "
-         f"**{k_query} query images per class**; {cfg.meta.n_inner_steps} inner steps as "
-         f"trained, MAML's trained rate {maml_run.config.meta.inner_lr:g}; seed {cfg.seed}.")
+# %% tags=["hide-cell"]
+studies = {n: s for n, s in load_studies(book, seeds, root=results_dir).items()
+           if s.of("maml") and s.of("meta-sgd")}
+
+
+def explorer_inputs(study):
+    """The first seed's MAML and Meta-SGD runs of a study and fixed task pairs (A, B)."""
+    maml_run = load_run(study.of("maml")[0].path, device=dev)
+    meta_sgd_run = load_run(study.of("meta-sgd")[0].path, device=dev)
+    cfg = meta_sgd_run.config
+    split = load_split(cfg.dataset, study.profile.probe.split, data_root,
+                       image_size=cfg.image_size or None)
+    tasks = explorer_tasks(meta_sgd_run, split, size.n_pairs, k_query=size.k_query,
+                           seed=cfg.seed, device=dev)
+    return maml_run, meta_sgd_run, *tasks
+
+
+inputs = {n: explorer_inputs(s) for n, s in studies.items()}
+Markdown("\n".join(
+    f"- {tables.scale_label(studies[n])}, {studies[n].profile.probe.split} split: "
+    f"**{size.n_pairs} task pairs** with **{size.k_query} query images per class**; "
+    f"{m.config.meta.n_inner_steps} inner steps as trained, MAML's trained rate "
+    f"{m.config.meta.inner_lr:g}; seed {m.config.seed}." for n, (m, *_) in inputs.items()))
 
 # %% [markdown]
 # ## The sweep, precomputed (works in the static book)
 #
 # One multiplier $m$ for the rates of all four conv layers of Meta-SGD (BatchNorm and
 # head rates as learned), at each grid value from −2 to 2; MAML as trained is the
-# reference. Each position of the slider below is a picture computed when this page was
-# executed, so it needs no kernel.
+# reference. Each position of a slider below is a picture computed when this page was
+# executed, so it needs no kernel; one slider per dataset, the primary test first.
 
-# %%
-sweep = precompute_sweep(maml_run, meta_sgd_run, tasks_a, tasks_b, grid)
-display(HTML(static_slider_html(sweep_frames(sweep), [f"conv rates × {m:g}" for m in grid],
-                                initial=grid.index(1.0), title="Meta-SGD: multiplier of "
-                                "every conv layer's learned inner rates")))
-Markdown(f"{len(grid)} grid values (step {grid_step:g}), {n_pairs} task pairs each: computed "
-         f"in {sweep.seconds:.0f} s.")
+# %% tags=["remove-input"]
+sweeps = {}
+for n, (maml_run, meta_sgd_run, tasks_a, tasks_b) in inputs.items():
+    sweeps[n] = precompute_sweep(maml_run, meta_sgd_run, tasks_a, tasks_b, grid)
+    display(HTML(static_slider_html(
+        sweep_frames(sweeps[n]), [f"conv rates × {m:g}" for m in grid],
+        initial=grid.index(1.0), title=f"{studies[n].profile.label}: multiplier of every "
+        "conv layer's learned inner rates (Meta-SGD)")))
+Markdown("; ".join(f"{studies[n].profile.label}: {len(grid)} grid values (step "
+                   f"{size.grid_step:g}) computed in {sw.seconds:.0f} s"
+                   for n, sw in sweeps.items()) + ".")
 
 # %% [markdown]
 # Left: accuracies at the chosen multiplier (the slider starts at 1, the trained rates),
@@ -138,11 +154,13 @@ Markdown(f"{len(grid)} grid values (step {grid_step:g}), {n_pairs} task pairs ea
 # on-task and off-task (paired) with 95 % CI bands, and the adapted accuracy (grey, right
 # axis); dashed lines are MAML; the dotted line marks the chosen multiplier.
 
-# %%
-report.table(report.format_numbers(sweep_table(sweep), {
-    "on - pre (A)": "change", "off - pre (B)": "change", "adapted, with head": "prob"}),
-    "The numbers behind the right panel of the slider (Meta-SGD, means over the task "
-    "pairs).", "tab-explorer-sweep")
+# %% tags=["remove-input"]
+table([{"dataset": studies[n].profile.label,
+        **{k: fmt(v, "change") if k in ("on - pre (A)", "off - pre (B)") else
+           fmt(v) if k == "adapted, with head" else f"{v:g}" for k, v in row.items()}}
+       for n, sw in sweeps.items() for row in sweep_table(sw)],
+      "The numbers behind the right panels of the sliders (Meta-SGD, means over the task "
+      "pairs).", "tab-explorer-sweep")
 
 # %% [markdown]
 # ## The live explorer (needs a running kernel)
@@ -153,8 +171,11 @@ report.table(report.format_numbers(sweep_table(sweep), {
 # this notebook in Jupyter to use them. The table shows means ± 95 % CI half-widths.
 
 # %%
+if dataset is not None and dataset not in inputs:
+    raise ValueError(f"notebook parameter dataset={dataset!r}: choose one of {sorted(inputs)} "
+                     "(profiles with finished MAML and Meta-SGD runs), or None")
 t0 = time.perf_counter()
-explorer = LearningRateExplorer(maml_run, meta_sgd_run, tasks_a, tasks_b)
+explorer = LearningRateExplorer(*inputs[dataset or next(iter(inputs))])
 explorer.widget
 
 # %%
@@ -162,7 +183,7 @@ explorer.sliders["conv1"].value = 0.5  # one slider move, as a user makes it
 explorer.sliders["conv1"].value = 1.0  # and back (served from the cache)
 Markdown(f"Building the explorer took {time.perf_counter() - t0:.1f} s; one slider move "
          f"(conv1 to 0.5: Meta-SGD only) recomputed in {explorer.seconds_log[-2]:.1f} s on "
-         f"{dev} ({n_pairs} task pairs).")
+         f"{dev} ({size.n_pairs} task pairs).")
 
 # %% [markdown]
 # ## Summary

@@ -25,8 +25,9 @@
 # between thread counts, and meta-training amplifies the difference: a rerun of a seed on
 # another machine is another draw of the same algorithm, typically a point or so away in
 # accuracy. That is why every conclusion here takes training seeds as the unit.
-# `tests/test_provenance.py` retrains the first iterations of a committed run and checks
-# its logged losses within a tolerance that holds across machines.
+# `python -m neglr_utils provenance RUN_DIR` retrains the first logged window of a run and
+# checks its training loss within a tolerance set between the spread across instruction
+# sets and the smallest changed setting (`tests/test_provenance.py` runs it under several).
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -35,15 +36,24 @@ device = "auto"
 results_dir = None
 seeds = None  # None: each dataset profile's own training seeds
 
-# %%
+# %% tags=["hide-cell"]
+import json
 from pathlib import Path
 
-from neglr_utils import get_study, load_studies
-from neglr_utils.display import tables as report
-from neglr_utils.display.params import check_parameters
+from IPython.display import Markdown
 
-check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
-studies = load_studies(profile, seeds, root=results_dir)
+from neglr_utils import PROFILES, get_study, load_studies
+from neglr_utils.display import tables
+from neglr_utils.display.format import duration, table
+from neglr_utils.display.params import check_parameters
+from neglr_utils.runs.study import prepare
+
+check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
+                 seeds=seeds)
+book = get_study(profile)
+studies = load_studies(book, seeds, root=results_dir)
+missing, undiagnosed = prepare(book, seeds, root=results_dir, data_root=data_root,
+                               device=device, max_train_minutes=0)
 
 # %% [markdown]
 # ## Data and model
@@ -59,9 +69,9 @@ studies = load_studies(profile, seeds, root=results_dir)
 # settings, but use fewer filters, smaller images and fewer iterations so that the
 # study runs on two CPU cores; `smoke` exists for continuous integration only.
 
-# %%
-report.table(report.profile_rows(), "The settings of every profile.",
-                               "tab-profiles")
+# %% tags=["remove-input"]
+table(tables.profile_rows(list(PROFILES.values())), "The settings of every profile.",
+      "tab-profiles", index="profile")
 
 # %% [markdown]
 # ## What the report does not state
@@ -69,11 +79,9 @@ report.table(report.profile_rows(), "The settings of every profile.",
 # The report leaves several settings open. Each is a parameter here; the values this book
 # used (the Meta-SGD config of the first dataset profile and its probe):
 
-# %%
-first = get_study(profile).profiles[0]
-report.table(report.choices_rows(first.config("meta-sgd"), first.probe),
-                               "The report's unstated settings and our choices.",
-                               "tab-choices")
+# %% tags=["remove-input"]
+table(tables.choices_rows(book.profiles[0]), "The report's unstated settings and our "
+      "choices.", "tab-choices", index="setting")
 
 # %% [markdown]
 # ## The runs behind this book
@@ -82,9 +90,27 @@ report.table(report.choices_rows(first.config("meta-sgd"), first.probe),
 # different run; training time is the run's own `wall_time` (summed over resumed slices),
 # evaluation and probe times come from their JSON files.
 
-# %%
-report.table(report.run_rows(studies), "Every run of this build's "
-                               "profile: cost, device and torch version.", "tab-runs")
+# %% tags=["remove-input"]
+table(tables.run_rows(studies), "Every run of this build's profile: cost and device.",
+      "tab-runs")
+
+# %% [markdown]
+# ## Runs still training
+#
+# The study trains in slices across sessions (`python -m neglr_utils study --profile cpu`
+# resumes where it stopped); a run listed here is shown in the chapters once it has
+# finished. Times left are estimated from each run's own log (its seconds per iteration
+# so far) or, before it starts, from the profile's measured cost.
+
+# %% tags=["remove-input"]
+table(tables.missing_rows(missing), "Runs of this profile not finished yet.", "tab-missing",
+      index="run") if missing else Markdown("Every run of this profile has finished.")
+
+# %% tags=["remove-input"]
+Markdown("The rate meta-gradient diagnostic (chapter 6) is not computed yet for "
+         + ", ".join(f"`{Path(d).name}`" for d in undiagnosed)
+         + f"; `python -m neglr_utils study --profile {book.name}` computes it."
+         if undiagnosed else "Every rate meta-gradient diagnostic of this profile is computed.")
 
 # %% [markdown]
 # ## Time per chapter
@@ -93,9 +119,12 @@ report.table(report.run_rows(studies), "Every run of this build's "
 # something the first time pays for it; later chapters reuse the artifacts. This
 # chapter's own time appears from the next build on.
 
-# %%
-report.table(report.notebook_timings(Path("book/executed/timings.json")),
-                               "Execution time per chapter, latest build.", "tab-timings")
+# %% tags=["remove-input"]
+timings_file = Path("book/executed/timings.json")
+timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+table([{"chapter": k, "time": duration(v)} for k, v in sorted(timings.items())],
+      "Execution time per chapter, latest build.", "tab-timings") if timings else \
+    Markdown("No chapter timings yet: they are written by `book/build.py`.")
 
 # %% [markdown]
 # ## Execution
