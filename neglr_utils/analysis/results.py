@@ -22,7 +22,15 @@ from ..core.probe import ProbeResult
 from ..runs import store
 from ..runs.config import RunConfig
 from ..runs.profiles import Profile, get_profile, get_study
-from ..runs.store import TestAccuracy, load_probe_results, read_config, read_mechanism, read_test
+from ..runs.store import (
+    StoredRepresentation,
+    TestAccuracy,
+    load_probe_results,
+    read_config,
+    read_mechanism,
+    read_representations,
+    read_test,
+)
 from ..runs.training import load_run
 from ..stats import Interval, mean_ci
 from .rates import (
@@ -55,6 +63,7 @@ class RunSummary:
     evolution: tuple[RatePoint, ...]  # per-layer rate statistics over training
     probes: tuple[ProbeResult, ...]
     mechanism: dict[tuple[str, str], dict[str, StoredPush]] = field(default_factory=dict)
+    representations: tuple[StoredRepresentation, ...] = ()  # of the run as it is now
     metrics: tuple[dict, ...] = field(repr=False, default=())
 
     @property
@@ -85,7 +94,10 @@ def summarize(run_dir: str | os.PathLike) -> RunSummary:
                       read_test(path, run.iteration, run.finished, N_TEST_EPISODES), rates,
                       inert,
                       tuple(rate_evolution(metrics, sizes)), tuple(load_probe_results(path)),
-                      read_mechanism(path), metrics)
+                      read_mechanism(path),
+                      tuple(e for e in read_representations(path)
+                            if (e.key["run_hash"], e.key["iteration"])
+                            == (cfg.digest(), run.iteration)), metrics)
 
 
 @dataclass(frozen=True)

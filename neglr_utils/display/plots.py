@@ -432,3 +432,23 @@ def plot_calibration(cal: Calibration, ax: Axes | None = None) -> Axes:
     ax.set_xlabel(f"p of the report's paired t-test over task pairs ({cal.form})")
     _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
     return ax
+
+
+def plot_layer_similarity(series: Mapping[str, Mapping[str, Interval] | None],
+                          ax: Axes | None = None, ylabel: str = "CKA before vs after",
+                          styles: Mapping[str, Mapping[str, Any]] | None = None) -> Axes:
+    """A per-layer quantity (e.g. CKA of θ vs θ'_A) for several series (algorithms or
+    conditions), 95 % intervals over seeds; ``series``: label -> layer -> `Interval`."""
+    ax = _ax(ax)
+    shown = {k: v for k, v in series.items() if v}
+    layers = list(next(iter(shown.values()))) if shown else []
+    x = np.arange(len(layers))
+    for i, (label, values) in enumerate(shown.items()):
+        kw = {"marker": "o", **(styles or {}).get(label, {})}
+        n = next(iter(values.values())).n
+        _errorbar(ax, x + 0.06 * (i - (len(shown) - 1) / 2), [values[k] for k in layers],
+                  label=f"{label} (n={n})", **kw)
+    ax.set_xticks(x, layers)
+    ax.set_ylabel(ylabel)
+    _legend(ax, fontsize=8)
+    return ax

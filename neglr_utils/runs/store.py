@@ -25,6 +25,7 @@ import torch
 
 from ..core.mechanism import StoredPush
 from ..core.probe import Condition, PairAccuracies, ProbeConfig, ProbeResult, RunKey
+from ..core.representation import RepresentationChange
 from .config import RunConfig
 
 CHECKPOINT_FORMAT = 2  # bump when the layout of checkpoint.pt / final.pt changes
@@ -281,3 +282,56 @@ def read_mechanism(run_dir: str | os.PathLike) -> dict[tuple[str, str], dict[str
         return {}
     return {(r["at"], r["query_bn"]): {d["layer"]: StoredPush(**d) for d in r["layers"]}
             for r in body["results"]}
+
+
+# ----------------------------------------------------------------------------- representation.json
+
+REPRESENTATION_FORMAT = 1  # bump when the layout of representation.json changes
+
+
+def _compact(values: Any) -> Any:
+    """Arrays (in nested mappings) as lists rounded to 6 decimals, NaN as null."""
+    if isinstance(values, Mapping):
+        return {k: _compact(v) for k, v in values.items()}
+    return [None if np.isnan(v) else round(float(v), 6) for v in np.asarray(values).ravel()]
+
+
+def _expand(values: Any) -> Any:
+    """The inverse of `_compact`: float64 arrays, null as NaN."""
+    if isinstance(values, Mapping):
+        return {k: _expand(v) for k, v in values.items()}
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class StoredRepresentation:
+    """One entry of ``representation.json``: what it was computed from, and the result."""
+
+    key: dict[str, Any]  # run_hash, iteration, probe (ProbeConfig.key), condition, n_pairs
+    seconds: float
+    device: str
+    change: RepresentationChange
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(tuple((p, float(f)) for p, f in self.key["condition"]))
+
+
+def read_representations(run_dir: str | os.PathLike) -> list[StoredRepresentation]:
+    """The entries of ``run_dir/representation.json`` ([] when absent or of an older
+    format, which is then recomputed)."""
+    body = read_json(Path(run_dir) / "representation.json")
+    if not isinstance(body, dict) or body.get("format") != REPRESENTATION_FORMAT:
+        return []
+    return [StoredRepresentation(e["key"], e["seconds"], e["device"],
+                                 RepresentationChange.from_dict(_expand(e["values"])))
+            for e in body["results"]]
+
+
+def write_representations(run_dir: str | os.PathLike,
+                          entries: Sequence[StoredRepresentation]) -> Path:
+    """Write ``run_dir/representation.json`` (atomically) with every entry given."""
+    results = [{"key": e.key, "seconds": e.seconds, "device": e.device,
+                "values": _compact(e.change.as_dict())} for e in entries]
+    return write_json({"format": REPRESENTATION_FORMAT, "results": results},
+                      Path(run_dir) / "representation.json")

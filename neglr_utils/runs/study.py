@@ -23,13 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import last_iteration
-from .mechanisms import ensure_mechanism, has_mechanism
 from ..core.meta import ALGOS
 from ..core.probe import TRAINED, Condition, ProbeConfig, default_conditions
+from .mechanisms import ensure_mechanism, has_mechanism
 from .probes import ensure_probes
 from .profiles import StudyProfile, get_profile, get_study
+from .representations import ensure_representation, representation_conditions
 from .runtime import configure_threads
+from .store import last_iteration
 from .sweep import (
     ExecutorOptions,
     RunSpec,
@@ -43,11 +44,13 @@ from .sweep import (
 )
 from .training import evaluate_run, train
 
+
 def study_sweep(name: str | StudyProfile = "cpu", seeds: Sequence[int] | None = None,
                 root: str | None = None) -> Sweep:
     """The study's runs as a sweep: for each of its profiles, ``ALGOS`` x the profile's
     seeds (``seeds`` overrides them), plus the BatchNorm ablation (Meta-SGD with
-    support-set statistics for the query) for the profile's ``ablation_seeds``."""
+    support-set statistics for the query) for the profile's ``ablation_seeds``; and the
+    runs of its contrasts (committed and finished, so only probed)."""
     study = get_study(name)
     grids: tuple[dict, ...] = ()
     for p in study.profiles:
@@ -57,6 +60,8 @@ def study_sweep(name: str | StudyProfile = "cpu", seeds: Sequence[int] | None = 
         if ablation:
             grids += ({"profile": (p.name,), "algo": ("meta-sgd",), "query_bn": ("support",),
                        "seed": ablation},)
+    for p in study.contrasts:  # finished, committed: probed and measured, never trained
+        grids += ({"profile": (p.name,), "algo": ALGOS, "seed": p.seeds},)
     # Stacking is not faster on this 2-core CPU (benchmarks/results/cpu2-stacked.json: a
     # stack of 3 runs at 0.96x the speed of separate runs, of 9 at 0.80-0.85x), so the
     # CPU study trains one run per lane and two lanes at once; the GPU chunks stack.
@@ -75,6 +80,7 @@ class ProbeJob:
     conditions: tuple[Condition, ...]
     mechanism_tasks: int = 0
     compiled: bool = False  # embed with torch.compile (worth its ~15 s beyond smoke)
+    representation: tuple[Condition, ...] = ()  # conditions of the layer-similarity measure
 
 
 def probe_plan(sweep: Sweep) -> list[ProbeJob]:
@@ -95,7 +101,8 @@ def probe_plan(sweep: Sweep) -> list[ProbeJob]:
                     and spec.seed in profile.mechanism_seeds)
         compiled = profile.compiled_probe
         jobs.append(ProbeJob(d, spec.profile, cfg, conds,
-                             profile.mechanism_tasks if diagnose else 0, compiled))
+                             profile.mechanism_tasks if diagnose else 0, compiled,
+                             representation_conditions(spec.algo) if main_run else ()))
         if cfg.disjoint and main_run and spec.algo in ("maml", "meta-sgd"):
             jobs.append(ProbeJob(d, spec.profile, dataclasses.replace(cfg, disjoint=False),
                                  (TRAINED,), compiled=compiled))
@@ -127,9 +134,13 @@ def run_probe_lane(lane: ProbeLane) -> list[str]:
 
 def run_job(job: ProbeJob, *, data_root: str | None, device: str, progress: bool = False
             ) -> None:
-    """The probe conditions of one run, then its rate meta-gradient diagnostic."""
+    """The probe conditions of one run, its representation change (layer similarity),
+    then its rate meta-gradient diagnostic."""
     ensure_probes([job.run_dir], job.config, lambda algo: job.conditions, data_root=data_root,
                   device=device, progress=progress, compiled=job.compiled)
+    if job.representation:
+        ensure_representation(job.run_dir, job.config, job.representation,
+                              data_root=data_root, device=device)
     if job.mechanism_tasks:
         ensure_mechanism(job.run_dir, n_tasks=job.mechanism_tasks, data_root=data_root,
                          device=device)

@@ -28,7 +28,6 @@ subprocess per lane on this machine), ``slurm`` (sbatch; needs a cluster).
 
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 import shutil
@@ -37,15 +36,14 @@ import time
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .profiles import LongRunRefused, get_profile, profile_config
-from .runtime import configure_threads, free_cores, resolve_device
 from ..core.stack import stack_key
+from . import store
 from .config import RunConfig, run_path
+from .profiles import get_profile, profile_config
+from .runtime import configure_threads, free_cores
 from .training import evaluate_run, load_run, train_runs
 
 EXECUTORS = ("debug", "local", "slurm")
