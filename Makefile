@@ -1,4 +1,5 @@
-# neglr: two commands. `make book` builds everything; `make test` runs the tests.
+# neglr: two commands. `make book` builds everything; `make test` runs the tests
+# (`make test-fast`: all but the slow ones, for the edit loop).
 # Both create the virtual environment and install the pinned packages first.
 # `make lab` opens the notebooks in JupyterLab (notebooks/08_explorer.py first).
 SHELL := /bin/bash
@@ -25,7 +26,7 @@ LAB_PORT ?= 8888
 LAB_OPEN ?= notebooks/08_explorer.py
 LAB_ARGS ?=
 
-.PHONY: install data test book bench clean lab study
+.PHONY: install data test test-fast book bench clean lab study
 
 $(STAMP): pyproject.toml constraints.txt scripts/install_learn2learn.sh scripts/install_system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,12 @@ data: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit loop: every test but those marked slow (the book build, JupyterLab in a
+# browser, retraining under other instruction sets, compiled paths, learn2learn).
+test-fast: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 book: install data
 	$(PY) book/build.py --profile $(PROFILE)

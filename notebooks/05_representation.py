@@ -22,7 +22,7 @@
 # under Meta-SGD, with negative rates, and under the positive-rate ablation?
 # {numref}`fig-cka` compares every layer's representation before and after adaptation,
 # {numref}`fig-cka-signs` does so for Meta-SGD with its conv rates flipped and frozen, and
-# {numref}`tab-frozen` sets a frozen body against full adaptation.
+# the last tables set a frozen body against full adaptation.
 
 # %% tags=["parameters"]
 profile = "cpu"

@@ -18,10 +18,9 @@
 # meta-objective pushes them there, is MAML's transductive BatchNorm (each query batch
 # normalised by its own statistics) part of the cause, and does the sign of the conv
 # rates change the features? Three measurements answer in turn: the meta-gradient with
-# respect to the rates ({numref}`tab-push-maml`, {numref}`tab-push-msgd`), Meta-SGD
-# trained with the query normalised by the support set's statistics
-# ({numref}`tab-ablation`), and the probe with the conv rates rescaled from −1 to 1
-# ({numref}`fig-sign-sweep`).
+# respect to the rates (one table per algorithm and dataset), Meta-SGD trained with the
+# query normalised by the support set's statistics (one table per dataset), and the probe
+# with the conv rates rescaled from −1 to 1 ({numref}`fig-sign-sweep`).
 
 # %% tags=["parameters"]
 profile = "cpu"

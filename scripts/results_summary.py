@@ -1,55 +1,69 @@
 """The committed results as Markdown, for README's "Results so far" and closing notes.
 
-    python scripts/results_summary.py [--profile cpu] [--seeds 0 1 2]
+    python scripts/results_summary.py [--profile cpu]
 
 Everything comes from the run artifacts under ``results/`` through the same functions
-the book uses (``neglr_utils.report``), so README and the book cannot disagree.
+the book uses (``neglr_utils.analysis`` and ``neglr_utils.display.tables``), so README
+and the book cannot disagree.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from neglr_utils import PROBES, load_studies
+from neglr_utils import get_study, load_studies
+from neglr_utils.analysis import published
+from neglr_utils.analysis.calibration import calibrate
+from neglr_utils.analysis.endpoints import seed_changes, seed_deltas
 from neglr_utils.analysis.results import Study
-from neglr_utils.display import tables as report
-from neglr_utils.runs.profiles import SEEDS
+from neglr_utils.analysis.scorecard import scorecard
+from neglr_utils.analysis.variance import (
+    decompose,
+    probability_of_improvement,
+    seeds_for_equivalence,
+    seeds_to_detect,
+)
+from neglr_utils.display import tables
+from neglr_utils.display.format import markdown_table
 
 
-def study_section(profile: str, study: Study, ablation: bool) -> list[str]:
-    """Table 1, accuracies, first negative iterations, the probe, the mechanism and, where
-    the study has it (``ablation``: its first dataset), the BatchNorm ablation."""
-    probe = PROBES[profile]
-    out = [f"### {report.short_label(study)} ({report.scale_label(study)})", "",
-           report.layers_sentence(study), "",
-           report.markdown_table(report.table1_display(study), index="layer"), "",
-           "Iteration from which a layer's mean Meta-SGD rate stays negative:", "",
-           report.markdown_table(report.first_negative_rows(study)), "",
-           report.markdown_table(report.accuracy_rows(study)), "",
-           report.verdict_line(study, probe), ""]
-    if study.probes:
-        out += [report.markdown_table(report.changes_rows(study, probe)), ""]
-    for algo in ("maml", "meta-sgd"):
-        out += [f"Rate meta-gradient ∂L/∂α per layer ({algo}; negative: the outer "
-                "loop pushes the rate up):", "",
-                report.markdown_table(report.mechanism_rows(study, algo)), ""]
-    if ablation:
-        out += ["BatchNorm ablation (Meta-SGD trained with support-set statistics):", "",
-                report.markdown_table(report.ablation_rows(study)), ""]
+def study_section(name: str, study: Study) -> list[str]:
+    """The scorecard, Table 1, accuracies, the placebo and the seeds needed of one study."""
+    probe = study.profile.probe
+    out = [f"### {study.profile.label} ({tables.scale_label(study)})", "",
+           markdown_table(tables.scorecard_rows(scorecard({name: study}), {name: "ours"}),
+                          index="claim of the report"), "",
+           markdown_table(tables.table1_rows(study), index="layer"), "",
+           markdown_table(tables.accuracy_rows(study), index="algorithm"), ""]
+    cal = calibrate(study.probes, probe, published.FIGURE7_P, algos=("maml", "meta-sgd"))
+    report_form = calibrate(study.probes, probe, published.FIGURE7_P, form="off − on",
+                            algos=("maml", "meta-sgd"))
+    out += [markdown_table(tables.calibration_rows([(study.profile.label, cal),
+                                                    (study.profile.label, report_form)])), ""]
+    groups = seed_deltas(study.probes, probe)
+    if len(groups) >= 2:
+        parts = decompose(list(groups.values()))
+        out += [markdown_table([tables.variance_row(
+            study.profile.label, parts, seeds_to_detect(published.effect(), parts.sd_seed_means),
+            seeds_for_equivalence(published.effect(), parts.sd_seed_means))]), ""]
+        x = list(seed_changes(study.probes, probe, "meta-sgd").values())
+        y = list(seed_changes(study.probes, probe, "maml").values())
+        imp = probability_of_improvement(x, y)
+        out += [f"P(Meta-SGD > MAML) over seed pairs (off − pre_b): {imp.p:.2f} (95 % "
+                f"bootstrap interval {imp.low:.2f} to {imp.high:.2f}; {imp.n_x} / {imp.n_y} "
+                "seeds).", ""]
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     args = parser.parse_args(argv)
-    studies = load_studies(args.profile, args.seeds)
-    lines = [report.markdown_table(report.run_rows(studies)), ""]
-    for i, (profile, study) in enumerate(studies.items()):
-        lines += study_section(profile, study, ablation=i == 0)
-    lines += ["### Paper scale (mini-ImageNet 84×84, `results/paper/`)", "",
-              report.markdown_table(report.paper_progress_rows()), ""]
+    studies = load_studies(get_study(args.profile))
+    lines = [markdown_table(tables.run_rows(studies)), ""]
+    for name, study in studies.items():
+        if study.finished:
+            lines += study_section(name, study)
     print("\n".join(lines))
 
 

@@ -7,6 +7,7 @@ import torch
 from neglr_utils.analysis.rates import (
     RatePoint,
     first_negative,
+    inert_table,
     rate_evolution,
     rate_table,
     rates_by_layer,
@@ -30,17 +31,20 @@ def test_layer_groups():
     assert layer_of("bn2.bias") == "bn2"
     with pytest.raises(ValueError, match="not conv"):
         layer_of("fc.weight")
+    # conv biases are inert (BatchNorm follows): left out of their layer
     assert {k: v.size for k, v in rates_by_layer(RATES).items()} == {
-        "conv1": 5, "bn1": 2, "logits": 4}
+        "conv1": 4, "bn1": 2, "logits": 4}
+    assert set(inert_table(RATES)) == {"conv1.bias"}
+    assert inert_table(RATES)["conv1.bias"].mean == pytest.approx(3.0)
 
 
 def test_rate_table_for_known_rates():
     t = rate_table(RATES)
-    values = np.array([-1.0, 1.0, 2.0, -2.0, 3.0])
-    assert t["conv1"].n == 5 and t["conv1"].mean == pytest.approx(0.6)
+    values = np.array([-1.0, 1.0, 2.0, -2.0])
+    assert t["conv1"].n == 4 and t["conv1"].mean == pytest.approx(0.0)
     assert t["conv1"].std == pytest.approx(values.std(ddof=1))
-    assert t["conv1"].frac_neg == pytest.approx(0.4)
-    assert t["conv1"].quantiles[2] == pytest.approx(1.0)  # the median
+    assert t["conv1"].frac_neg == pytest.approx(0.5)
+    assert t["conv1"].quantiles[2] == pytest.approx(0.0)  # the median
     assert t["logits"].frac_neg == pytest.approx(0.25) and t["bn1"].std == 0.0
     assert rate_table({"head.bias": 0.01})["logits"].mean == pytest.approx(0.01)  # MAML
 
@@ -55,11 +59,13 @@ def test_rate_evolution_pools_tensors_exactly():
     sizes = {k: v.numel() for k, v in rates.items()}
     out = rate_evolution(rows, sizes)
     layer = next(p for p in out if p.layer == "conv1")
-    both = torch.cat([rates["conv1.weight"].ravel(), rates["conv1.bias"]]).double()
-    assert layer.iteration == 10 and layer.n == 40
-    assert layer.mean == pytest.approx(both.mean().item(), rel=1e-6)
-    assert layer.std == pytest.approx(both.std().item(), rel=1e-6)
-    assert layer.frac_neg == pytest.approx((both < 0).double().mean().item())
+    weights = rates["conv1.weight"].ravel().double()  # the inert bias is left out
+    assert layer.iteration == 10 and layer.n == 36
+    assert layer.mean == pytest.approx(weights.mean().item(), rel=1e-6)
+    assert layer.std == pytest.approx(weights.std().item(), rel=1e-6)
+    assert layer.frac_neg == pytest.approx((weights < 0).double().mean().item())
+    pooled = [p for p in rate_evolution(rows, {**sizes, "head.bias": 3}) if p.layer == "logits"]
+    assert pooled[0].n == 12
 
 
 def test_first_negative_is_where_the_mean_stays_below_zero():

@@ -55,6 +55,7 @@ def test_bf16_step_runs_its_convolutions_in_bfloat16():
     assert all(torch.isfinite(v).all() for v in step.params.values())
 
 
+@pytest.mark.slow
 def test_profile_script_quick(tmp_path):
     """``profile_meta.py --quick`` writes the three measurements for both configs."""
     pytest.importorskip("learn2learn")

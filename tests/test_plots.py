@@ -43,8 +43,10 @@ def test_figure7_panels_and_report():
     ax = plots.plot_figure7(FIG7, unit="seeds")
     assert labelled(ax) and errorbars(ax) == 2
     assert "n=3 seeds" in ax.get_legend().get_texts()[0].get_text()
-    fig, axes = plots.figure7_panels({"omniglot": FIG7, "mini": FIG7})
-    assert len(axes) == 3 and errorbars(axes[0]) == 2 and len(axes[-1].lines) == 2
+    fig, axes = plots.figure7_panels({"omniglot": FIG7, "mini": FIG7}, ncols=2)
+    flat = list(axes.flat)
+    assert axes.shape == (2, 2) and errorbars(flat[0]) == 2 and errorbars(flat[1]) == 2
+    assert len(flat[2].lines) == 2 and not flat[3].get_visible()  # the report; unused
 
 
 def test_endpoint_shows_seeds_the_mean_and_the_margin():
@@ -69,12 +71,14 @@ def test_rate_densities():
     assert "n=100" in ax.get_legend().get_texts()[-1].get_text()
 
 
-def test_rate_evolution_one_panel_per_layer_one_line_per_seed():
+def test_rate_evolution_one_line_per_seed_and_layer_and_their_mean():
     series = {s: [RatePoint(it, layer, 10, m * it + s, 0.01, 0.5) for it in (100, 200, 300)
                   for layer, m in (("conv1", -1e-4), ("logits", 1e-4))] for s in (0, 1)}
-    fig, axes = plots.plot_rate_evolution(series, layers=("conv1", "logits"))
-    assert len(axes) == 2 and all(len(ax.lines) == 2 + 1 for ax in axes)  # seeds + zero
-    assert [ax.get_title() for ax in axes] == ["conv1", "logits"]
+    ax = plots.plot_rate_evolution(series, layers=("conv1", "logits"))
+    assert len(ax.lines) == 2 * (2 + 1) + 1  # per layer: each seed and the mean; zero line
+    mean_conv1 = next(ln for ln in ax.lines if ln.get_label().startswith("conv1"))
+    assert list(mean_conv1.get_ydata()) == pytest.approx([-0.01 + 0.5, -0.02 + 0.5, -0.03 + 0.5])
+    assert "mean of 2 seeds" in mean_conv1.get_label()
 
 
 def test_training_curves():

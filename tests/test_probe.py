@@ -268,6 +268,7 @@ def test_cli_has_probe_command():
     assert args.bn_mode == "separate" and not args.sign_sweep and args.disjoint
 
 
+@pytest.mark.slow
 def test_compiled_embedding_gives_the_probe_s_numbers_float64():
     """The torch.compile fast path of the probe equals the eager probe (float64)."""
     params, rates = make_model()

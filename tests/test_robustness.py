@@ -282,6 +282,7 @@ def finish_child(proc: subprocess.Popen, work: Path) -> tuple[int, str]:
     return proc.returncode, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_checkpoint_says_how_to_resume_and_resume_is_exact(
         tmp_path, smoke_reference, sig):
@@ -311,6 +312,7 @@ def test_interrupted_training_raises_training_interrupted_in_process(tmp_path):
     assert load_run(run_dir_for(tiny_config(), tmp_path)).iteration == 3
 
 
+@pytest.mark.slow
 def test_sigkill_loses_only_iterations_since_checkpoint(tmp_path, smoke_reference):
     proc = start_child(tmp_path, pause_at=5)  # checkpoint at 3, log lines at 2 and 4
     proc.kill()
@@ -330,6 +332,7 @@ def test_sigkill_loses_only_iterations_since_checkpoint(tmp_path, smoke_referenc
         assert r.get("val_acc") == q.get("val_acc") and r.get("rates") == q.get("rates")
 
 
+@pytest.mark.slow
 def test_second_trainer_gets_a_clear_error(tmp_path, capsys, monkeypatch):
     proc = start_child(tmp_path, pause_at=2)
     path = run_dir_for(smoke_config(), tmp_path / "runs" / "omniglot")
@@ -562,6 +565,7 @@ def test_notebook_parameters_are_checked(changes, message):
         check_parameters(**good | changes)
 
 
+@pytest.mark.slow
 def test_wrong_notebook_parameter_under_papermill_stops_the_first_cell(tmp_path):
     papermill = pytest.importorskip("papermill")
     jupytext = pytest.importorskip("jupytext")

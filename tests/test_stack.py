@@ -139,3 +139,31 @@ def test_runs_at_different_iterations_do_not_stack(tmp_path):
     assert load_run(run_dir_for(MIX[0], tmp_path)).iteration == 1
     with pytest.raises(ValueError, match="different iterations"):
         train_runs(MIX[:2], out_root=tmp_path, **kw)
+
+
+@pytest.mark.parametrize("cfgs", [MIX[:1], MIX[1:2], MIX], ids=["maml", "meta-sgd", "mixed"])
+def test_the_loss_training_differentiates_equals_the_reference_loop(cfgs):
+    """`Stack.meta_loss` (what training differentiates) and its gradients equal the float64
+    reference loop over tasks (tests/conftest.py) for each model of the stack."""
+    from conftest import meta_grads, reference_meta_loss
+
+    eps = episodes_for(cfgs)
+    stack = Stack(cfgs, CPU)
+    _, losses, _ = stack.meta_loss(cat(eps))
+    _, g = grads(stack, cat(eps))
+    rate_row = 0
+    for m, (cfg, ep) in enumerate(zip(cfgs, eps, strict=True)):
+        params = {k: v.detach().clone().requires_grad_() for k, v in
+                  stack.model_params(m).items()}
+        rates = {k: v.detach().clone().requires_grad_() for k, v in
+                 stack.model_rates(m).items()}
+        loss = reference_meta_loss(params, rates, ep, cfg.meta)
+        torch.testing.assert_close(losses[m], loss.detach(), rtol=1e-12, atol=0)
+        ref = meta_grads(loss, params, rates)
+        total = torch.sqrt(sum(v.norm() ** 2 for v in ref.values()))
+        for k, v in ref.items():
+            kind, name = k.split(":", 1)
+            mine = g[f"{'p' if kind == 'param' else 'r'}:{name}"]
+            row = rate_row if kind == "rate" else m
+            assert rel_err(mine[row], v, total) < RTOL, (cfg.algo, k)
+        rate_row += cfg.meta.learns_rates

@@ -6,16 +6,15 @@ import pytest
 
 from neglr_utils.core import probe
 from neglr_utils.runs.profiles import CPU, CPU_MINI
-from neglr_utils.runs.study import prepare, probe_plan, study_sweep
+from neglr_utils.runs.study import contrast_specs, prepare, probe_plan, study_sweep
 from neglr_utils.runs.sweep import run_dir
 
 
 def test_the_cpu_study_covers_both_datasets_with_their_seeds_and_the_ablations():
     specs = study_sweep("cpu").specs()
-    contrast = [s for s in specs if s.profile == "cpu-mini-6k"]
-    assert sorted((s.algo, s.seed) for s in contrast) == [
-        ("maml", 0), ("meta-sgd", 0), ("meta-sgd-positive", 0)]
-    specs = [s for s in specs if s not in contrast]
+    assert sorted((s.profile, s.algo, s.seed) for s in contrast_specs("cpu")) == [
+        ("cpu-mini-6k", a, 0) for a in ("maml", "meta-sgd", "meta-sgd-positive")]
+    assert not any(s.profile == "cpu-mini-6k" for s in specs)  # a contrast is never trained
     main = [s for s in specs if not s.overrides]
     assert len(main) == 3 * 5 + 3 * 3
     assert {s.seed for s in main if s.profile == "cpu-mini"} == {0, 1, 2, 3, 4}
@@ -25,7 +24,7 @@ def test_the_cpu_study_covers_both_datasets_with_their_seeds_and_the_ablations()
     assert sorted((s.profile, s.seed) for s in ablation) == [("cpu", 0), ("cpu-mini", 0),
                                                              ("cpu-mini", 1)]
     assert specs[0].seed == 0 and specs[-1].seed == 4  # seed 0 of everything first
-    one = [s for s in study_sweep("cpu", seeds=(1,)).specs() if s.profile != "cpu-mini-6k"]
+    one = study_sweep("cpu", seeds=(1,)).specs()
     assert [s.seed for s in one] == [1] * 7  # 3 + 3 + the mini-ImageNet ablation
 
 

@@ -118,6 +118,7 @@ def test_checkpoint_carries_its_format_and_adam_state(tmp_path):
                                              | {f"rate:{k}" for k in state["rates"]})
 
 
+@pytest.mark.slow
 def test_compiled_meta_loss_equals_eager_float64():
     """``Stack(torch_compile=True)`` (torch.compile of the meta-loss, inner loop included)
     computes the eager loss and meta-gradient."""

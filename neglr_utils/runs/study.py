@@ -49,8 +49,8 @@ def study_sweep(name: str | StudyProfile = "cpu", seeds: Sequence[int] | None = 
                 root: str | None = None) -> Sweep:
     """The study's runs as a sweep: for each of its profiles, ``ALGOS`` x the profile's
     seeds (``seeds`` overrides them), plus the BatchNorm ablation (Meta-SGD with
-    support-set statistics for the query) for the profile's ``ablation_seeds``; and the
-    runs of its contrasts (committed and finished, so only probed)."""
+    support-set statistics for the query) for the profile's ``ablation_seeds``. Its
+    contrasts are not trained (`contrast_specs`)."""
     study = get_study(name)
     grids: tuple[dict, ...] = ()
     for p in study.profiles:
@@ -60,8 +60,6 @@ def study_sweep(name: str | StudyProfile = "cpu", seeds: Sequence[int] | None = 
         if ablation:
             grids += ({"profile": (p.name,), "algo": ("meta-sgd",), "query_bn": ("support",),
                        "seed": ablation},)
-    for p in study.contrasts:  # finished, committed: probed and measured, never trained
-        grids += ({"profile": (p.name,), "algo": ALGOS, "seed": p.seeds},)
     # Stacking is not faster on this 2-core CPU (benchmarks/results/cpu2-stacked.json: a
     # stack of 3 runs at 0.96x the speed of separate runs, of 9 at 0.80-0.85x), so the
     # CPU study trains one run per lane and two lanes at once; the GPU chunks stack.
@@ -83,12 +81,19 @@ class ProbeJob:
     representation: tuple[Condition, ...] = ()  # conditions of the layer-similarity measure
 
 
-def probe_plan(sweep: Sweep) -> list[ProbeJob]:
-    """The probes of every finished run of the study; the rate meta-gradient diagnostic
-    (costly: second order through the inner loop for every task) for MAML and Meta-SGD
-    of the profile's ``mechanism_seeds``."""
+def contrast_specs(name: str | StudyProfile) -> list[RunSpec]:
+    """The runs of the study's contrasts (committed, finished: probed, never trained)."""
+    return [RunSpec(p.name, algo, seed) for p in get_study(name).contrasts
+            for seed in p.seeds for algo in ALGOS]
+
+
+def probe_plan(sweep: Sweep, extra: Sequence[RunSpec] = ()) -> list[ProbeJob]:
+    """The probes of every finished run of the study (and of ``extra`` runs, e.g. its
+    contrasts); the rate meta-gradient diagnostic (costly: second order through the
+    inner loop for every task) for MAML and Meta-SGD of the profile's
+    ``mechanism_seeds``."""
     jobs = []
-    for spec in sweep.specs():
+    for spec in (*sweep.specs(), *extra):
         if not is_finished(spec, sweep.out):
             continue
         profile = get_profile(spec.profile)
@@ -171,7 +176,7 @@ def run_study(name: str | StudyProfile = "cpu", opts: ExecutorOptions | None = N
     lines = execute(sweep, opts, data_root=data_root, device=device, max_minutes=max_minutes,
                     progress_every=progress_every, write=write)
     deadline = None if max_minutes is None else start + 60 * max_minutes
-    jobs = probe_plan(sweep)
+    jobs = probe_plan(sweep, contrast_specs(name))
     write(f"probe: {len(jobs)} run/config pairs (cached conditions are reused)")
     lines += run_probes(jobs, opts, sweep.folder, data_root=data_root, device=device,
                         deadline=deadline)
@@ -235,7 +240,7 @@ def prepare(name: str | StudyProfile, seeds: Sequence[int] | None = None, *,
         path = run_dir(spec, sweep.out)
         if is_finished(spec, sweep.out) and not (path / "eval-test.json").exists():
             evaluate_run(path, data_root=data_root, device=device)
-    for job in probe_plan(sweep):
+    for job in probe_plan(sweep, contrast_specs(study)):
         if get_profile(job.profile).paper_scale:  # 40,000 task pairs: the GPU chunks probe
             continue
         if (job.mechanism_tasks and not has_mechanism(job.run_dir)
