@@ -2,6 +2,7 @@
 # One GPU session, run from the repository root of a copy of the working tree:
 #
 #   OUT=/some/folder bash scripts/gpu_session.sh [--quick] [--device cuda] [--skip-install]
+#       [--skip-bench] [--profile paper] [--results results/paper] [--data-root DIR]
 #
 # Sections (each logs a time stamp; everything goes to $OUT/log.txt as well):
 #   1. environment: nvidia-smi, python/torch/CUDA, what .carry/ holds
@@ -11,7 +12,11 @@
 #      sdist (--l2l-sdist), and if even that fails, times ours alone and records why.
 #   3. benchmark: benchmarks/bench_meta.py -> $OUT/bench-gpu.json (+ a cudnn.benchmark
 #      pass for ours -> $OUT/bench-gpu-cudnn-benchmark.json), about 2 minutes in all.
-#   4. hook: paper-scale training within what is left of TIME_BUDGET_S (to be filled in).
+#   4. paper-scale training within what is left of TIME_BUDGET_S: scripts/paper_chunk.py
+#      trains every pending run of the profile's protocol in stacks from --results, then
+#      probes finished runs, and packs what it touched into $OUT/paper_results.tar (unpack
+#      it over results/paper/ and commit). On the CPU, --device cpu --profile smoke tries
+#      the whole script in a few minutes (tests/test_paper_chunk.py does).
 #
 # Needs on the machine: python3 with torch (CUDA), gcc and cython for the learn2learn
 # build. Nothing is downloaded. Exit status: that of the benchmark section (the install
@@ -27,11 +32,19 @@ PY=${PY:-python3}
 DEVICE=cuda
 QUICK=()
 SKIP_INSTALL=0
+SKIP_BENCH=0
+PROFILE=paper
+RESULTS=results/paper
+DATA_ROOT=${NEGLR_DATA:-$PWD/.devdata}
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=(--quick) ;;
         --device) DEVICE=$2; shift ;;
         --skip-install) SKIP_INSTALL=1 ;;
+        --skip-bench) SKIP_BENCH=1 ;;
+        --profile) PROFILE=$2; shift ;;
+        --results) RESULTS=$2; shift ;;
+        --data-root) DATA_ROOT=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -105,26 +118,32 @@ echo "$l2l_status" > "$OUT/learn2learn-status.txt"
 # --- 3. benchmark ---------------------------------------------------------------------
 section "3. benchmark (budget ${BENCH_BUDGET_S}s)"
 bench_rc=0
-main_s=$((BENCH_BUDGET_S * 2 / 3))
-timeout $((main_s + 60)) "$PY" benchmarks/bench_meta.py --device "$DEVICE" "${QUICK[@]}" \
-    --max-seconds $((main_s - 20)) --l2l-sdist "$L2L_SDIST_PATH" \
-    --out "$OUT/bench-gpu.json" || bench_rc=$?
-echo "bench_meta.py exit status $bench_rc"
-section "3b. benchmark with torch.backends.cudnn.benchmark (ours, paper)"
-rest_s=$((BENCH_BUDGET_S - main_s))
-timeout $((rest_s + 30)) "$PY" benchmarks/bench_meta.py --device "$DEVICE" "${QUICK[@]}" \
-    --configs paper --impls ours,ours_cudagraph --cudnn-benchmark --probe-iterations 0 \
-    --max-seconds $((rest_s - 10)) \
-    --out "$OUT/bench-gpu-cudnn-benchmark.json" ||
-    echo "cudnn.benchmark pass failed (exit $?); the main result stands"
+if [[ $SKIP_BENCH == 1 ]]; then
+    echo "skipped (--skip-bench)"
+else
+    main_s=$((BENCH_BUDGET_S * 2 / 3))
+    timeout $((main_s + 60)) "$PY" benchmarks/bench_meta.py --device "$DEVICE" "${QUICK[@]}" \
+        --max-seconds $((main_s - 20)) --l2l-sdist "$L2L_SDIST_PATH" \
+        --out "$OUT/bench-gpu.json" || bench_rc=$?
+    echo "bench_meta.py exit status $bench_rc"
+    section "3b. benchmark with torch.backends.cudnn.benchmark (ours, paper)"
+    rest_s=$((BENCH_BUDGET_S - main_s))
+    timeout $((rest_s + 30)) "$PY" benchmarks/bench_meta.py --device "$DEVICE" "${QUICK[@]}" \
+        --configs paper --impls ours,ours_cudagraph --cudnn-benchmark --probe-iterations 0 \
+        --max-seconds $((rest_s - 10)) \
+        --out "$OUT/bench-gpu-cudnn-benchmark.json" ||
+        echo "cudnn.benchmark pass failed (exit $?); the main result stands"
+fi
 
-# --- 4. hook: paper-scale training ----------------------------------------------------
-section "4. paper-scale training ($(left)s of the budget left)"
+# --- 4. training and probes (scripts/paper_chunk.py) ----------------------------------
+section "4. $PROFILE training and probes ($(left)s of the budget left)"
 TRAIN_BUDGET_S=$(( $(left) - 30 ))   # keep 30 s for copying results out
 if (( TRAIN_BUDGET_S > 60 )); then
-    # To be filled in: e.g. `"$PY" -m neglr_utils train --profile paper ...` with
-    # max_seconds=$TRAIN_BUDGET_S and run directories under "$OUT/runs".
-    echo "no training step configured yet (would have ${TRAIN_BUDGET_S}s)"
+    "$PY" scripts/paper_chunk.py --profile "$PROFILE" --results "$RESULTS" --out "$OUT" \
+        --work "$OUT/work" --budget "$TRAIN_BUDGET_S" --device "$DEVICE" \
+        --data-root "$DATA_ROOT" || echo "paper_chunk.py failed (exit $?); see above"
+    ls -la "$OUT/paper_results.tar" "$OUT/chunk_log.json" 2>/dev/null || true
+    rm -rf "$OUT/work"   # the tar holds every run it touched
 else
     echo "not enough time left for training (${TRAIN_BUDGET_S}s)"
 fi

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import torch
 
-from neglr_utils.core.probe import RunKey
-from neglr_utils.runs.probes import ensure_probes
+from neglr_utils.runs.probes import ensure_probes, run_key
 from neglr_utils.runs.runtime import resolve_device
 from neglr_utils.runs.store import load_probe_results
 from neglr_utils.runs.study import probe_plan, study_sweep
@@ -34,7 +33,7 @@ from neglr_utils.runs.sweep import RunSpec, is_finished, run_dir, stack_groups
 from neglr_utils.runs.training import evaluate_run, load_run, load_train_val, train_runs
 
 KEEP = ("config.json", "metrics.jsonl", "checkpoint.pt", "final.pt", "eval-test.json",
-        "probe.json", "mechanism.json")
+        "probe.json", "mechanism.json", "representation.json")
 # Seconds per probe task pair assumed before one has been timed (the H200 measured 4.7 s
 # per 1,000 in benchmarks/results/h200.json; the 2-core CPU about 2.5 s each).
 PROBE_S_PER_PAIR = {"cuda": 0.008, "cpu": 2.5}
@@ -89,7 +88,7 @@ def probe_steps(work: Path, deadline: float, args, save) -> list[dict]:
     guess = PROBE_S_PER_PAIR.get(device.type, PROBE_S_PER_PAIR["cpu"])
     entries = []
     for job in probe_plan(study_sweep(args.profile, root=str(work))):
-        key = RunKey.of(load_run(job.run_dir))
+        key = run_key(load_run(job.run_dir))
         stored = load_probe_results(job.run_dir)
         for cond in job.conditions:
             if any(r.matches(key, cond, job.config) for r in stored):

@@ -2,6 +2,9 @@
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -62,3 +65,28 @@ def test_a_spent_budget_trains_nothing_but_still_packs(tmp_path, real_data_root)
 @pytest.fixture(autouse=True)
 def _cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the script's defaults write under runs/
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_gpu_session_script_trains_probes_and_copies_out_on_the_cpu(tmp_path, real_data_root):
+    """scripts/gpu_session.sh end to end on the CPU with the smoke profile: environment,
+    (no benchmark), training in stacks, probes, and the tar of the results in $OUT."""
+    repo = SCRIPT.parents[1]
+    out = tmp_path / "out"
+    (tmp_path / "results").mkdir()
+    env = {**os.environ, "OUT": str(out), "TIME_BUDGET_S": "400", "PY": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(repo / "scripts" / "gpu_session.sh"), "--device", "cpu", "--skip-install",
+         "--skip-bench", "--profile", "smoke", "--results", str(tmp_path / "results"),
+         "--data-root", str(real_data_root)],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = json.loads((out / "chunk_log.json").read_text())
+    assert [s for s in log["steps"] if s["step"] == "train"] and all(
+        all(s["finished"]) for s in log["steps"] if s["step"] == "train")
+    with tarfile.open(out / "paper_results.tar") as tar:
+        names = tar.getnames()
+    assert sum(n.endswith("/final.pt") for n in names) == 4  # 3 algorithms + the ablation
+    assert any(n.endswith("/probe.json") for n in names)
+    assert not (out / "work").exists()
