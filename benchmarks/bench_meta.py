@@ -466,7 +466,7 @@ def projection(results: list[dict], probe: dict) -> dict | None:
     (two models per grouped run): 60,000 iterations of its slower algo, since one such
     run trains MAML and Meta-SGD together. Plus 40,000 probe iterations when timed.
     """
-    paper = {r["algo"]: r["median_s"] for r in results if r["config"] == "paper"}
+    paper = {r["algo"]: r["median_s"] for r in results if r["config"] == PROFILES["paper"].name}
     if set(paper) != set(ALGOS):
         return None
     out: dict = {"meta_iterations_per_algo": PROTOCOL_META_ITERATIONS,
@@ -580,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown config(s) {sorted(unknown)}; choose from {sorted(configs)}")
     algos = [a for a in args.algos.split(",") if a]
-    default_impls = "ours,l2l" if device.type == "cpu" else ",".join(DEFAULT_CUDA_IMPLS)
+    default_impls = ",".join(DEFAULT_CUDA_IMPLS) if device.type == "cuda" else "ours,l2l"
     impls = [i for i in (args.impls or default_impls).split(",") if i]
     if set(impls) - set(IMPLS):
         raise SystemExit(f"unknown impl(s) {sorted(set(impls) - set(IMPLS))}; "

@@ -48,8 +48,7 @@ def shapes(quick: bool) -> dict[str, tuple[str, int, int]]:
 
 
 def configs(profile: str, size: int, hidden: int, m: int, dtype: str) -> list:
-    base = PROFILES[profile].run.replace(image_size=size if profile != "cpu" else 0,
-                                     hidden=hidden, dtype=dtype)
+    base = PROFILES[profile].run.replace(image_size=size, hidden=hidden, dtype=dtype)
     return [base.replace(algo=CYCLE[i % 3], seed=i) for i in range(m)]
 
 
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result["shapes"][name] = []
         for m in ms:
-            if name == "paper" and m > 3 and device.type == "cpu":
+            if PROFILES[name].paper_scale and m > 3 and device.type != "cuda":
                 continue  # minutes per round on 2 cores; M <= 3 gives the trend
             row = bench_m(profile, size, hidden, m, repeats=result["repeats"],
                           iters=args.iters if not args.quick else 1, device=device,

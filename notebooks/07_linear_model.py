@@ -42,13 +42,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 
-from neglr_utils.display.format import markdown_table
+from neglr_utils import get_study
+from neglr_utils.display.format import check, fmt, glue_text, markdown_table
 from neglr_utils.display.params import check_parameters
 from neglr_utils.linear.model import (
     LinearTask,
     MetaSGDConfig,
     MetaTrainSet,
     Regime,
+    best_adaptation_rate,
     best_tied_rate,
     compare_rates,
     learn_rates,
@@ -65,20 +67,10 @@ from neglr_utils.linear.plots import (
     plot_optimal_rates,
     regime_title,
 )
-from neglr_utils.linear.text import (
-    find_learned,
-    gain_sentence,
-    learned_rows,
-    meta_sgd_sentence,
-    objective_sentence,
-    regime_rows,
-    scan_sentence,
-    setup_sentence,
-    summary_bullets,
-)
+from neglr_utils.linear.text import find_learned, learned_rows, regime_rows
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
-smoke = profile == "smoke"  # a smaller grid for continuous integration
+smoke = get_study(profile).quick  # a smaller grid for continuous integration
 seed = 0 if seeds is None else seeds[0]
 
 # %% [markdown]
@@ -179,8 +171,27 @@ Markdown(markdown_table(regime_rows(regimes, n_sets), (
     "samples; test tasks of $n_r$ samples adapted with the rate $\\alpha_r$; the number of "
     "meta-training sets sampled."), "tab-linear-regimes"))
 
-# %%
-Markdown(setup_sentence(under, over))
+# %% [markdown]
+# The tasks have p = {glue:text}`lin-p` parameters, ν = {glue:text}`lin-nu`,
+# σ = {glue:text}`lin-sigma` and ‖w₀‖ = {glue:text}`lin-w0`; each meta-training task has
+# {glue:text}`lin-nt` support and {glue:text}`lin-nv` query samples. With
+# {glue:text}`lin-m-under` tasks there are {glue:text}`lin-rows-under` query rows for the
+# {glue:text}`lin-p` parameters, with {glue:text}`lin-m-over` only
+# {glue:text}`lin-rows-over` (and {glue:text}`lin-all-over` samples in all). A test task
+# has {glue:text}`lin-nr` samples; for an initialisation at $w_0$, {eq}`lin-alpha-r` gives
+# $\alpha_r^*$ = {glue:text}`lin-alpha-r-star`, and we adapt with $\alpha_r$ =
+# {glue:text}`lin-alpha-r`.
+
+# %% tags=["hide-cell"]
+for key, value in {
+        "lin-p": task.p, "lin-nu": f"{task.nu:g}", "lin-sigma": f"{task.sigma:g}",
+        "lin-w0": f"{task.w0_norm:g}", "lin-nt": under.train.n_t, "lin-nv": under.train.n_v,
+        "lin-m-under": under.train.m, "lin-rows-under": under.train.n_query,
+        "lin-m-over": over.train.m, "lin-rows-over": over.train.n_query,
+        "lin-all-over": over.train.m * (over.train.n_t + over.train.n_v), "lin-nr": under.n_r,
+        "lin-alpha-r-star": fmt(best_adaptation_rate(task, under.n_r), "rate", 3),
+        "lin-alpha-r": f"{under.alpha_r:g}"}.items():
+    glue_text(key, str(value))
 
 # %% [markdown]
 # ## Test loss against the training rate
@@ -197,8 +208,36 @@ for ax, r in zip(axes, regimes, strict=True):
     ax.set_title(regime_title(r))
 plt.show()
 
-# %%
-Markdown(" ".join(gain_sentence(best[r.name]) for r in regimes))
+# %% [markdown]
+# In both regimes the optimal training rate is **negative**: $\alpha_t^*$ =
+# {glue:text}`lin-opt-under` with many tasks and {glue:text}`lin-opt-over` with few. It
+# lowers the expected test loss from {glue:text}`lin-zero-under` and
+# {glue:text}`lin-zero-over` at $\alpha_t = 0$ by {glue:text}`lin-gain0-under` and
+# {glue:text}`lin-gain0-over`, and the loss at $\alpha_t = \alpha_r$ by
+# {glue:text}`lin-gainr-under` and {glue:text}`lin-gainr-over` (means with 95 % intervals
+# of the paired differences over {glue:text}`lin-sets` meta-training sets). Training with
+# the positive test rate is **worse than no inner loop at all**, by
+# {glue:text}`lin-r0-under` and {glue:text}`lin-r0-over`.
+
+# %% tags=["hide-cell"]
+def ci(iv):
+    return f"{fmt(iv.mean, 'prob', 4)} ({fmt(iv.low, 'prob', 4)} to {fmt(iv.high, 'prob', 4)})"
+
+
+for r, key in ((under, "under"), (over, "over")):
+    c = best[r.name]
+    glue_text(f"lin-opt-{key}", fmt(c.alpha_t_opt, "rate", 2))
+    glue_text(f"lin-zero-{key}", fmt(c.loss_zero.mean, "prob", 3))
+    glue_text(f"lin-gain0-{key}", ci(c.gain_vs_zero))
+    glue_text(f"lin-gainr-{key}", ci(c.gain_vs_alpha_r))
+    glue_text(f"lin-r0-{key}", ci(c.alpha_r_vs_zero))
+glue_text("lin-sets", str(n_sets))
+
+# %% tags=["remove-input"]
+check(all(best[r.name].alpha_t_opt < 0 and best[r.name].alpha_r_vs_zero.mean > 0
+          for r in regimes),
+      "the optimal training rate is negative in both regimes, and training with the test "
+      "rate is worse than no inner loop", get_study(profile))
 
 # %% [markdown]
 # Why would a step *up* the support loss help? At $\omega = w_0$ the residual of
@@ -235,8 +274,33 @@ plot_optimal_rates(scans, ax=axes[0])
 plot_gains(scans, ax=axes[1])
 plt.show()
 
-# %%
-Markdown(" ".join(scan_sentence(label, rows, search) for label, rows in scans.items()))
+# %% [markdown]
+# With the larger label noise $\alpha_t^*$ is negative at {glue:text}`lin-scan-neg-1` of
+# the ratios (from {glue:text}`lin-scan-min-1` to {glue:text}`lin-scan-max-1`, searched
+# over {glue:text}`lin-grid`); its gain over $\alpha_t = 0$ excludes zero at
+# {glue:text}`lin-scan-sig-1` of them and is largest, {glue:text}`lin-scan-top-1`, at
+# p / (m n_v) = {glue:text}`lin-scan-at-1`. With the smaller noise it is negative at
+# {glue:text}`lin-scan-neg-2` of the ratios and its gain excludes zero at
+# {glue:text}`lin-scan-sig-2`: **the advantage of a negative training rate fades with the
+# label noise**, as the reading above predicts.
+
+# %% tags=["hide-cell"]
+for i, rows in enumerate(scans.values(), 1):
+    opt = np.array([r.alpha_t_opt for r in rows])
+    top = max(rows, key=lambda r: r.gain_vs_zero.mean)
+    glue_text(f"lin-scan-neg-{i}", f"{int(np.sum(opt < 0))} of {len(rows)}")
+    glue_text(f"lin-scan-min-{i}", fmt(opt.min(), "rate", 2))
+    glue_text(f"lin-scan-max-{i}", fmt(opt.max(), "rate", 2))
+    glue_text(f"lin-scan-sig-{i}", str(sum(r.gain_vs_zero.low > 0 for r in rows)))
+    glue_text(f"lin-scan-top-{i}", fmt(top.gain_vs_zero.mean, "prob", 3))
+    glue_text(f"lin-scan-at-{i}", f"{top.regime.ratio:.2g}")
+glue_text("lin-grid", f"[{search[0]:g}, {search[-1]:g}]")
+
+# %% tags=["remove-input"]
+noisy, quiet = (list(v) for v in scans.values())
+check(sum(r.gain_vs_zero.low > 0 for r in quiet) < sum(r.gain_vs_zero.low > 0 for r in noisy),
+      "fewer ratios show a gain of a negative training rate with the smaller label noise",
+      get_study(profile))
 
 # %% [markdown]
 # ## What the outer loop sees: Meta-SGD in the same model
@@ -278,8 +342,22 @@ plot_objective_panels({regime_title(r): (
     untied[r.name]) for r in regimes})
 plt.show()
 
-# %%
-Markdown(objective_sentence(profiles[under.name], profiles[over.name], best[under.name]))
+# %% [markdown]
+# Under-parameterised, the meta-training loss is lowest at {glue:text}`lin-obj-low` (the
+# grid minimum), far from the optimal training rate {glue:text}`lin-opt-under`.
+# Over-parameterised, it is at most {glue:text}`lin-obj-over` over the whole grid: **the
+# initialisation interpolates the query sets at every rate**, so the objective carries no
+# information about $\alpha$.
+
+# %% tags=["hide-cell"]
+low = float(profiles[under.name].alphas[np.argmin(profiles[under.name].mean())])
+glue_text("lin-obj-low", fmt(low, "rate", 2))
+glue_text("lin-obj-over", f"{profiles[over.name].losses.max():.1e}")
+
+# %% tags=["remove-input"]
+check(profiles[over.name].losses.max() < 1e-6,
+      "over-parameterised, the meta-training loss is zero (below 1e-6) at every rate",
+      get_study(profile))
 
 # %%
 Markdown(markdown_table(learned_rows(learned), (
@@ -289,8 +367,47 @@ Markdown(markdown_table(learned_rows(learned), (
     "meta-training loss at convergence, and the expected test loss adapting with the learned "
     "rate (tied) or with the fixed $\\alpha_r$ (untied)."), "tab-linear-learned"))
 
-# %%
-Markdown(meta_sgd_sentence(learned, best[under.name], over, tied_best[under.name]))
+# %% [markdown]
+# Under-parameterised, the learned scalar rate converges to {glue:text}`lin-ms-plus` from
+# $+\alpha_r$ and to {glue:text}`lin-ms-minus` from $-\alpha_r$: **positive**. With
+# unlimited tasks it would reach the best adaptation rate for {glue:text}`lin-nt`-sample
+# support sets ({eq}`lin-alpha-r` with $n_r = n_t$: {glue:text}`lin-ms-limit`; a test
+# checks this limit), because the meta-training loss estimates the tied test loss with
+# $n_t$ samples. It is neither the optimal training rate, {glue:text}`lin-opt-under`, nor
+# the best tied rate, {glue:text}`lin-ms-tied`. Per coordinate, the learned rates spread
+# from {glue:text}`lin-ms-lo` to {glue:text}`lin-ms-hi`, {glue:text}`lin-ms-neg` of them
+# negative, although no coordinate differs from another in this model: the extra rates
+# lower the meta-training loss to {glue:text}`lin-ms-coord-train` (scalar:
+# {glue:text}`lin-ms-train`) and change the tied test loss to
+# {glue:text}`lin-ms-coord-test` (scalar: {glue:text}`lin-ms-test`). Over-parameterised,
+# the scalar rate ends at {glue:text}`lin-ms-over-plus` when it starts at $+\alpha_r$ and
+# at {glue:text}`lin-ms-over-minus` when it starts at $-\alpha_r$: wherever the descent on
+# $\omega$ reaches zero loss first.
+
+# %% tags=["hide-cell"]
+plus = find_learned(learned, under, False, under.alpha_r)
+minus = find_learned(learned, under, False, -under.alpha_r)
+coord = find_learned(learned, under, True, under.alpha_r)
+for key, value in {
+        "lin-ms-plus": fmt(plus.alpha, "rate", 3), "lin-ms-minus": fmt(minus.alpha, "rate", 3),
+        "lin-ms-limit": fmt(best_adaptation_rate(task, under.train.n_t), "rate", 3),
+        "lin-ms-tied": fmt(tied_best[under.name], "rate", 3),
+        "lin-ms-lo": fmt(coord.alpha_range[0], "rate", 2),
+        "lin-ms-hi": fmt(coord.alpha_range[1], "rate", 2),
+        "lin-ms-neg": fmt(coord.frac_negative.mean, "pct", 0),
+        "lin-ms-coord-train": fmt(coord.train_loss, "prob", 3),
+        "lin-ms-train": fmt(plus.train_loss, "prob", 3),
+        "lin-ms-coord-test": fmt(coord.test_tied, "prob", 3),
+        "lin-ms-test": fmt(plus.test_tied, "prob", 3),
+        "lin-ms-over-plus": fmt(find_learned(learned, over, False, over.alpha_r).alpha.mean,
+                                "rate", 3),
+        "lin-ms-over-minus": fmt(find_learned(learned, over, False, -over.alpha_r).alpha.mean,
+                                 "rate", 3)}.items():
+    glue_text(key, value)
+
+# %% tags=["remove-input"]
+check(plus.alpha.mean > 0 and minus.alpha.mean > 0,
+      "with many tasks the learned scalar rate is positive from either start", get_study(profile))
 
 # %% [markdown]
 # ## Summary
@@ -301,10 +418,13 @@ Markdown(meta_sgd_sentence(learned, best[under.name], over, tied_best[under.name
 # positive; the best training rate is the one whose $\omega^*$ lands nearest the mean task
 # $w_0$, whatever the (scalar) test rate; very large training rates of either sign give
 # the same solution; and when $m n_v < p$ the meta-training loss is zero at every rate.
-# The computed results of this chapter:
-
-# %%
-Markdown(summary_bullets(best[under.name], best[over.name], next(iter(scans.values())), learned))
+# The computed results of this chapter: the optimal training rate is negative in both
+# regimes ({glue:text}`lin-opt-under` and {glue:text}`lin-opt-over`) and saves test loss
+# over no inner loop and over training with the test rate; with the larger label noise it
+# is negative at {glue:text}`lin-scan-neg-1` of the ratios p / (m n_v); Meta-SGD's scalar
+# rate, learned from the meta-training loss, converges to a positive rate with many tasks
+# ({glue:text}`lin-ms-plus`) and with few to a value set by where it starts
+# ({glue:text}`lin-ms-over-plus` and {glue:text}`lin-ms-over-minus`).
 
 # %% [markdown]
 # ## Against the Conv-4 results

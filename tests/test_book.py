@@ -35,6 +35,8 @@ import nbformat
 import pytest
 import yaml
 
+from neglr_utils.runs.profiles import STUDIES
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "book" / "build.py"
 HTML = REPO / "book" / "_build" / "html"
@@ -316,7 +318,7 @@ def test_chapter_offers_ipynb_and_py(built_book: Path, chapter: str) -> None:
     ipynb = (page.parent / links[f"{stem}.ipynb"]).resolve()
     source = (page.parent / links[f"{stem}.py"]).resolve()
     notebook = nbformat.read(ipynb, as_version=4)
-    assert notebook.metadata["papermill"]["parameters"]["profile"] == "smoke"
+    assert notebook.metadata["papermill"]["parameters"]["profile"] == STUDIES["smoke"].name
     assert source.read_bytes() == (REPO / "notebooks" / f"{stem}.py").read_bytes()
     text = re.sub(r"<[^>]+>", "", html)
     assert "make lab" in text and f"notebooks/{stem}.py" in text

@@ -40,15 +40,8 @@ from neglr_utils.linear.model import (
 )
 from neglr_utils.linear.text import (
     find_learned,
-    gain_sentence,
-    interval_text,
     learned_rows,
-    meta_sgd_sentence,
-    objective_sentence,
     regime_rows,
-    scan_sentence,
-    setup_sentence,
-    summary_bullets,
 )
 
 TASK = LinearTask(p=6, nu=1.0, sigma=0.7, w0_norm=1.0)
@@ -300,33 +293,6 @@ def chapter_results():
     learned = [learn_rates(r, sets[r.name], MetaSGDConfig(per_coordinate=pc, alpha_init=s))
                for r in (under, over) for pc in (False, True) for s in (r.alpha_r, -r.alpha_r)]
     return under, over, grid, sets, best, scan, learned
-
-
-def test_sentences_state_the_computed_numbers(chapter_results):
-    """Each sentence builder prints the numbers of the results it is given, via `fmt`."""
-    under, over, grid, sets, best, scan, learned = chapter_results
-    c = best[under.name]
-    text = gain_sentence(c)
-    assert fmt(c.alpha_t_opt, "rate", 2) in text and interval_text(c.gain_vs_zero) in text
-    assert f"paired over {c.n_sets} meta-training sets" in text
-    assert ("negative" if c.alpha_t_opt < 0 else "positive") in text
-    iv = c.gain_vs_zero
-    assert interval_text(iv, 3) == (f"{iv.mean:.3f} (95 % CI {iv.low:.3f} to {iv.high:.3f})")
-    text = scan_sentence("noise", scan, grid)
-    n_neg = sum(r.alpha_t_opt < 0 for r in scan)
-    assert f"negative at {n_neg} of 2 ratios" in text and "searched over [-2, 1]" in text
-    assert fmt(max(r.gain_vs_zero.mean for r in scan), "prob", 3) in text
-    assert f"$\\alpha_r = {under.alpha_r:g}$" in setup_sentence(under, over)
-    profiles = {r.name: loss_curve(r, sets[r.name], grid, train_profile_loss)
-                for r in (under, over)}
-    text = objective_sentence(profiles[under.name], profiles[over.name], c)
-    assert f"at most {profiles[over.name].losses.max():.1e}" in text
-    plus = find_learned(learned, under, False, under.alpha_r)
-    text = meta_sgd_sentence(learned, c, over, 0.25)
-    assert fmt(plus.alpha, "rate", 3) in text and "+0.250" in text
-    assert fmt(best_adaptation_rate(TASK, UNDER.n_t), "rate", 3) in text
-    text = summary_bullets(c, best[over.name], scan, learned)
-    assert text.count("\n- ") == 2 and fmt(plus.alpha.mean, "rate", 3) in text
 
 
 def test_table_rows_are_text_and_find_learned_checks_its_key(chapter_results):

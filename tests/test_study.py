@@ -18,7 +18,7 @@ def test_the_cpu_study_covers_both_datasets_with_their_seeds_and_the_ablations()
     main = [s for s in specs if not s.overrides]
     assert len(main) == 3 * 5 + 3 * 3
     assert {s.seed for s in main if s.profile == "cpu-mini"} == {0, 1, 2, 3, 4}
-    assert {s.seed for s in main if s.profile == "cpu"} == {0, 1, 2}
+    assert {s.seed for s in main if s.profile == CPU.name} == {0, 1, 2}
     ablation = [s for s in specs if s.overrides]
     assert {s.overrides for s in ablation} == {(("query_bn", "support"),)}
     assert sorted((s.profile, s.seed) for s in ablation) == [("cpu", 0), ("cpu-mini", 0),

@@ -146,6 +146,7 @@ class StudyProfile:
     prose: bool = False  # the chapters' text describes this book's committed results
     explorer: ExplorerSize = ExplorerSize()
     cell_timeout_s: int = 1800  # a book cell with no reply for this long is retried once
+    quick: bool = False  # CI-sized: chapters use their smallest grids
 
 
 PAPER = Profile(
@@ -217,7 +218,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (PAPER, CPU, CPU_MINI, CPU_MI
 STUDIES: dict[str, StudyProfile] = {
     "cpu": StudyProfile("cpu", (CPU_MINI, CPU), contrasts=(CPU_MINI_6K,), prose=True),
     "smoke": StudyProfile("smoke", (SMOKE,), explorer=ExplorerSize(10, 5, 0.5),
-                          cell_timeout_s=300),
+                          cell_timeout_s=300, quick=True),
     "paper": StudyProfile("paper", (PAPER,), explorer=ExplorerSize(50, 10, 0.25)),
 }
 

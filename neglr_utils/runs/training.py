@@ -152,7 +152,8 @@ class _Session:
         self.cfg = members[0].cfg
         self.iteration = 0
         self.sums = torch.zeros(len(members), 2, dtype=torch.float64, device=device)
-        self.check_every = 1 if device.type == "cpu" else self.cfg.log_every  # a check syncs
+        # a check synchronises with a GPU: there, once per log window
+        self.check_every = self.cfg.log_every if device.type == "cuda" else 1
         self.logs = [open(m.run_dir / "metrics.jsonl", "a") for m in members]  # noqa: SIM115
 
     def close(self) -> None:
