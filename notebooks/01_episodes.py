@@ -88,11 +88,11 @@ def study_episode(profile_name: str):
 episodes = {name: study_episode(name) for name in ("cpu", "cpu-mini")
             if get_profile(name).run.dataset in datasets}
 
-# %% mystnb={"figure": {"name": "fig-episode-omniglot", "caption": "One Omniglot episode (meta-train split, 28×28, 5-way 1-shot, 3 queries per class): the support image of each class (left column) and its query images, each row one label. Rotated characters are classes of their own."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-episode-omniglot", "caption": "One Omniglot episode (meta-train split, 28×28, 5-way 1-shot, 3 queries per class): the support image of each class (left column) and its query images, each row one label. Rotated characters are classes of their own."}}
 plot_episode(episodes["cpu"])
 plt.show()
 
-# %% mystnb={"figure": {"name": "fig-episode-mini", "caption": "One mini-ImageNet episode at 32×32, the resolution of the CPU study (meta-train split, 5-way 1-shot, 3 queries per class)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-episode-mini", "caption": "One mini-ImageNet episode at 32×32, the resolution of the CPU study (meta-train split, 5-way 1-shot, 3 queries per class)."}}
 if "cpu-mini" in episodes:
     plot_episode(episodes["cpu-mini"])
 else:

@@ -37,7 +37,7 @@ from neglr_utils.analysis.trajectory import adaptation_curves
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, duration, fmt, glue_text, table
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import plot_adaptation, plot_training_curves, style
+from neglr_utils.display.plots import plot_adaptation, plot_training_curves, style, title
 from neglr_utils.stats import mean_ci
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
@@ -80,13 +80,13 @@ studies = {n: s for n, s in load_studies(get_study(profile), seeds, root=results
 # %% [markdown]
 # ## Training curves
 
-# %% mystnb={"figure": {"name": "fig-maml-curves", "caption": "MAML's accuracy during meta-training, one panel per dataset and one colour per seed: validation accuracy on a fixed list of validation tasks (band: 95 % CI over those tasks) and training accuracy (query accuracy of each meta-batch after adaptation, averaged over the logging window)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-maml-curves", "caption": "MAML's accuracy during meta-training, one panel per dataset and one colour per seed: validation accuracy on a fixed list of validation tasks (band: 95 % CI over those tasks) and training accuracy (query accuracy of each meta-batch after adaptation, averaged over the logging window)."}}
 fig, axes = plt.subplots(len(studies), 1, figsize=(8, 3.4 * len(studies)), squeeze=False)
 for ax, study in zip(axes[:, 0], studies.values(), strict=True):
     runs = study.of("maml")
     plot_training_curves({f"maml seed {r.seed}": training_curves(r.metrics) for r in runs},
                          ax=ax, n_val_episodes=runs[0].config.n_val_episodes)
-    ax.set_title(tables.scale_label(study), fontsize=9)
+    title(ax, tables.scale_label(study))
 fig.tight_layout()
 plt.show()
 
@@ -117,10 +117,10 @@ study = next(iter(studies.values()))
 run = load_run(study.of("maml")[0].path, device=dev)
 curves = adaptation_curves(run, n_tasks=100, extra_steps=5, data_root=data_root, device=dev)
 
-# %% mystnb={"figure": {"name": "fig-maml-steps", "caption": "Accuracy of the MAML model on the support images it adapts on and on the held-out query images of the same test tasks, at each inner-loop step (step 0: the meta-initialisation, whose head is not yet fit to the task's labels; band: 95 % CI over tasks). The dotted line marks the number of steps used in meta-training."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-maml-steps", "caption": "Accuracy of the MAML model on the support images it adapts on and on the held-out query images of the same test tasks, at each inner-loop step (step 0: the meta-initialisation, whose head is not yet fit to the task's labels; band: 95 % CI over tasks). The dotted line marks the number of steps used in meta-training."}}
 ax = plot_adaptation({"support (adapted on)": curves.support, "query (held out)": curves.query},
                      n_inner_steps=run.config.meta.n_inner_steps)
-ax.set_title(tables.scale_label(study, "100 test tasks"), fontsize=9)
+title(ax, tables.scale_label(study, "100 test tasks"))
 plt.show()
 
 # %% [markdown]

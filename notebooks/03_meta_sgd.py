@@ -45,6 +45,7 @@ from neglr_utils.display.plots import (
     plot_rate_evolution,
     plot_sweep_metric,
     style,
+    title,
 )
 from neglr_utils.runs.profiles import CPU, CPU_MINI
 from neglr_utils.runs.sweep import load_sweep
@@ -130,11 +131,11 @@ check(len(negative(omni)) < 4 and (mini is None or len(negative(mini)) < 4),
 # Training logs each tensor's rate mean, standard deviation and fraction negative at
 # every validation; pooled into layers they show when each layer's mean rate crosses zero.
 
-# %% mystnb={"figure": {"name": "fig-rates", "caption": "Mean learned inner rate per layer over meta-training, one panel per dataset: thin lines are single seeds, thick lines their mean. The report's Figure 6 shows the final distribution only."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-rates", "caption": "Mean learned inner rate per layer over meta-training, one panel per dataset: thin lines are single seeds, thick lines their mean. The report's Figure 6 shows the final distribution only."}}
 fig, axes = plt.subplots(len(studies), 1, figsize=(8, 3.4 * len(studies)), squeeze=False)
 for ax, s in zip(axes[:, 0], studies.values(), strict=True):
     plot_rate_evolution({r.seed: r.evolution for r in s.of("meta-sgd")}, ax)
-    ax.set_title(tables.scale_label(s), fontsize=9)
+    title(ax, tables.scale_label(s))
 fig.tight_layout()
 plt.show()
 
@@ -155,7 +156,7 @@ table([{"dataset": labels[n], **row} for n, s in studies.items()
 # the same run as if trained that long) to show where they settle. {numref}`fig-curves`
 # shows the longest run committed for each dataset.
 
-# %% mystnb={"figure": {"name": "fig-curves", "caption": "Mean learned rate per layer of the longest committed Meta-SGD run per dataset (seed 0); dotted: the number of iterations of the profile."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-curves", "caption": "Mean learned rate per layer of the longest committed Meta-SGD run per dataset (seed 0); dotted: the number of iterations of the profile."}}
 long_mini = CPU_MINI.locate(("meta-sgd",), (0,), n_iterations=20_000)[("meta-sgd", 0)]
 curves = [(read_curve(CPU.root() / "rate-curve" / "omniglot"), CPU.run.n_iterations),
           (read_curve(long_mini) if (long_mini / "metrics.jsonl").exists()
@@ -170,12 +171,12 @@ plt.show()
 # %% [markdown]
 # ## The distribution of the rates (the report's Figure 6)
 
-# %% mystnb={"figure": {"name": "fig-densities", "caption": "Density of the learned Meta-SGD inner rates per layer at the end of training (seed 0 of the first dataset with a finished run; conv weights, BatchNorm and head), one step histogram per layer over shared bins; dotted: zero. All rates started at 0.01, so the spread was learned (the report's Figure 6)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-densities", "caption": "Density of the learned Meta-SGD inner rates per layer at the end of training (seed 0 of the first dataset with a finished run; conv weights, BatchNorm and head), one step histogram per layer over shared bins; dotted: zero. All rates started at 0.01, so the spread was learned (the report's Figure 6)."}}
 first_study = next(iter(studies.values()))
 first = first_study.of("meta-sgd")[0]
 by_layer = rates_by_layer(load_run(first.path).effective_rates())
 ax = plot_rate_densities({k: by_layer[k] for k in published.TABLE1_LAYERS})
-ax.set_title(f"{tables.scale_label(first_study)}, seed {first.seed}", fontsize=9)
+ax.set_title(f"{tables.scale_label(first_study)}, seed {first.seed}")
 plt.show()
 
 # %% [markdown]
@@ -204,7 +205,7 @@ table_group(table(tables.accuracy_rows(s), f"Meta-test accuracy with the head af
 # 3 and 5 inner steps, two seeds each (the 5-step runs are the study's own). With two
 # seeds a 95 % t-interval is wide (its t-factor is 12.7): read the points, not the bars.
 
-# %% mystnb={"figure": {"name": "fig-inner-steps", "caption": "Mean learned rate per layer of Meta-SGD (Omniglot 28×28, 32 filters, 5,000 iterations) against the number of inner steps it was trained with; 95 % intervals over the seeds finished at each point (two)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-inner-steps", "caption": "Mean learned rate per layer of Meta-SGD (Omniglot 28×28, 32 filters, 5,000 iterations) against the number of inner steps it was trained with; 95 % intervals over the seeds finished at each point (two)."}}
 x, series = sweep_series(collect(load_sweep("sweeps/inner-steps.toml")), "n_inner_steps",
                          published.TABLE1_LAYERS)
 plot_sweep_metric(x, series, xlabel="inner steps (training and test)",

@@ -55,6 +55,7 @@ from neglr_utils.display.plots import (
     plot_regime,
     plot_report_regime,
     style,
+    title,
 )
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
@@ -112,17 +113,17 @@ table([{"dataset": labels[n], "task pairs": f"{s.profile.probe.n_iterations:,}",
 # moving features, so mini-ImageNet is its test; on Omniglot "better on other tasks" is
 # a by-product of learning fast.
 
-# %% mystnb={"figure": {"name": "fig-regime", "caption": "What adaptation does to the head-free accuracy, per dataset and algorithm: on-task change (on − pre on task A, circles) and off-task change (off − pre on task B, squares), 95 % intervals over training seeds (with one seed, over task pairs). Right: the report's values (off − pre on task A; no intervals published). The y-scales differ by two orders of magnitude: that is the point."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-regime", "caption": "What adaptation does to the head-free accuracy, per dataset and algorithm: on-task change (on − pre on task A, circles) and off-task change (off − pre on task B, squares), 95 % intervals over training seeds (with one seed, over task pairs). Right: the report's values (off − pre on task A; no intervals published). The y-scales differ by two orders of magnitude: that is the point."}}
 regime = {n: {a: {"on": change_over_seeds(s.probes, s.profile.probe, a, which="on"),
                   "off": change_over_seeds(s.probes, s.profile.probe, a, which="off")}
               for a in ("maml", "meta-sgd", "meta-sgd-positive")} for n, s in studies.items()}
-fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+fig, axes = plt.subplots(2, 2, figsize=(9, 8))
 for ax, (n, data) in zip(axes.flat, regime.items(), strict=False):
     plot_regime(data, ax)
-    ax.set_title(tables.scale_label(studies[n]), fontsize=9)
+    title(ax, tables.scale_label(studies[n]))
 report_ax = axes.flat[len(regime)]
 plot_report_regime(report_ax)
-report_ax.set_title("the report: mini-ImageNet 84×84, 60,000 iterations", fontsize=9)
+report_ax.set_title("the report: mini-ImageNet 84×84, 60,000 iterations")
 for ax in list(axes.flat)[len(regime) + 1:]:
     ax.set_visible(False)
 fig.tight_layout()
@@ -145,7 +146,7 @@ check(bool(omni) and min(v.mean for v in omni) > 0.01 and
 # %% [markdown]
 # ## The report's Figure 7, reproduced
 
-# %% mystnb={"figure": {"name": "fig-fig7", "caption": "Head-free cosine-prototype accuracy before adaptation, on the task adapted to and on a different task, per dataset, with 95 % intervals over training seeds (with one seed, over task pairs); last panel: the report's values (mini-ImageNet, 40,000 task pairs, no intervals published). The y-axes differ: the datasets differ, so the shape across the three conditions is what compares."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-fig7", "caption": "Head-free cosine-prototype accuracy before adaptation, on the task adapted to and on a different task, per dataset, with 95 % intervals over training seeds (with one seed, over task pairs); last panel: the report's values (mini-ImageNet, 40,000 task pairs, no intervals published). The y-axes differ: the datasets differ, so the shape across the three conditions is what compares."}}
 panels = {tables.scale_label(s): {a: figure7(s.probes, s.profile.probe, a)
                                   for a in ("maml", "meta-sgd")} for s in studies.values()}
 units = {tables.scale_label(s): "seeds" if len(s.of("meta-sgd")) > 1 else "task pairs"
@@ -168,13 +169,13 @@ table_group(table(
 # equivalence margin, ± the report's own effect ({glue:text}`effect`): an interval over
 # seeds inside it would exclude an effect as large as the report's.
 
-# %% mystnb={"figure": {"name": "fig-endpoint", "caption": "The primary endpoint Δ per dataset: each seed's mean with its 95 % interval over task pairs, and the mean over seeds with its 95 % t-interval over seeds; grey: the equivalence margin (± the report's effect); dashed: the report's effect."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-endpoint", "caption": "The primary endpoint Δ per dataset: each seed's mean with its 95 % interval over task pairs, and the mean over seeds with its 95 % t-interval over seeds; grey: the equivalence margin (± the report's effect); dashed: the report's effect."}}
 verdicts = {n: verdict(s.probes, s.profile.probe) for n, s in studies.items()}
 fig, axes = plt.subplots(len(verdicts), 1, figsize=(7, 2.4 + 1.3 * len(verdicts)),
                          squeeze=False)
 for ax, (n, v) in zip(axes[:, 0], verdicts.items(), strict=True):
     plot_endpoint(*tables.endpoint_data(v), v.margin, ax, report_effect=published.effect())
-    ax.set_title(tables.scale_label(studies[n]), fontsize=9)
+    title(ax, tables.scale_label(studies[n]))
 fig.tight_layout()
 plt.show()
 
@@ -200,13 +201,13 @@ table_group(table(
 # differ**: it is the size of difference any two trained networks show with enough task
 # pairs.
 
-# %% mystnb={"figure": {"name": "fig-calibration", "caption": "The placebo: p-values of the report's paired t-test over task pairs (off − pre on task B, compared between two models pair by pair) for every two models of a dataset, grey when both are of the same algorithm (MAML or Meta-SGD, only the seed differs), red when they are of different algorithms; dashed: the report's p."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-calibration", "caption": "The placebo: p-values of the report's paired t-test over task pairs (off − pre on task B, compared between two models pair by pair) for every two models of a dataset, grey when both are of the same algorithm (MAML or Meta-SGD, only the seed differs), red when they are of different algorithms; dashed: the report's p."}}
 cals = {n: calibrate(s.probes, s.profile.probe, published.FIGURE7_P,
                      algos=("maml", "meta-sgd")) for n, s in studies.items()}
 fig, axes = plt.subplots(len(cals), 1, figsize=(7, 0.8 + 3.0 * len(cals)), squeeze=False)
 for ax, (n, c) in zip(axes[:, 0], cals.items(), strict=True):
     plot_calibration(c, ax)
-    ax.set_title(tables.scale_label(studies[n]), fontsize=9)
+    title(ax, tables.scale_label(studies[n]))
 fig.tight_layout()
 plt.show()
 

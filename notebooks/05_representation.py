@@ -44,7 +44,7 @@ from neglr_utils.core.representation import HEAD_ONLY
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import COLORS, plot_layer_similarity, style
+from neglr_utils.display.plots import COLORS, plot_layer_similarity, style, title
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
                  seeds=seeds)
@@ -85,7 +85,7 @@ Markdown("; ".join(f"{s.profile.label}: {next(v.n_pairs for v in sims[n].values(
 # %% [markdown]
 # ## Which layers move
 
-# %% mystnb={"figure": {"name": "fig-cka", "caption": "Linear CKA between each layer's representation under the meta-initialisation and under the weights adapted to task A, as trained, per algorithm; solid: on task A's query images, dashed: on task B's images; 95 % intervals over training seeds, one panel per dataset. 1: unchanged up to rotation and scale."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cka", "caption": "Linear CKA between each layer's representation under the meta-initialisation and under the weights adapted to task A, as trained, per algorithm; solid: on task A's query images, dashed: on task B's images; 95 % intervals over training seeds, one panel per dataset. 1: unchanged up to rotation and scale."}}
 fig, axes = plt.subplots(len(studies), 1, figsize=(8, 3.6 * len(studies)), squeeze=False)
 for ax, (n, s) in zip(axes[:, 0], studies.items(), strict=True):
     series, styles = {}, {}
@@ -96,7 +96,7 @@ for ax, (n, s) in zip(axes[:, 0], studies.items(), strict=True):
             styles[f"{a}, on-task"] = {"color": COLORS[a]}
             styles[f"{a}, off-task"] = {"color": COLORS[a], "ls": "--", "marker": "s"}
     plot_layer_similarity(series, ax, styles=styles)
-    ax.set_title(tables.scale_label(s), fontsize=9)
+    title(ax, tables.scale_label(s))
 fig.tight_layout()
 plt.show()
 
@@ -158,7 +158,7 @@ check(bool(mini_trained) and mini_min > 0.95
 # zeroed (×0, the conv layers frozen), and with only the head adapting (BatchNorm frozen
 # too, ANIL-style).
 
-# %% mystnb={"figure": {"name": "fig-cka-signs", "caption": "Meta-SGD: on-task CKA per layer before vs after adaptation with the conv layers' learned rates as trained (×1), flipped (×−1) and zeroed (×0), and with only the head adapting; 95 % intervals over seeds, one panel per dataset."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cka-signs", "caption": "Meta-SGD: on-task CKA per layer before vs after adaptation with the conv layers' learned rates as trained (×1), flipped (×−1) and zeroed (×0), and with only the head adapting; 95 % intervals over seeds, one panel per dataset."}}
 conditions = {"conv rates ×1 (as trained)": TRAINED, "conv rates ×−1": conv_scaled(-1.0),
               "conv rates ×0": conv_scaled(0.0), "head only": HEAD_ONLY}
 fig, axes = plt.subplots(len(studies), 1, figsize=(8, 3.6 * len(studies)), squeeze=False)
@@ -166,7 +166,7 @@ for ax, (n, s) in zip(axes[:, 0], studies.items(), strict=True):
     series = {label: (sims[n][("meta-sgd", c)].cka_on if sims[n][("meta-sgd", c)] else None)
               for label, c in conditions.items()}
     plot_layer_similarity(series, ax)
-    ax.set_title(tables.scale_label(s), fontsize=9)
+    title(ax, tables.scale_label(s))
 fig.tight_layout()
 plt.show()
 

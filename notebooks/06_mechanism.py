@@ -37,7 +37,7 @@ from neglr_utils.analysis.endpoints import sign_sweep
 from neglr_utils.display import tables
 from neglr_utils.display.format import fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import plot_sign_sweep, style
+from neglr_utils.display.plots import plot_sign_sweep, style, title
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
                  seeds=seeds)
@@ -101,12 +101,12 @@ table_group(table(tables.ablation_rows(studies[n], a), "Mean learned rate per la
 # adaptation) should remove it. Each Meta-SGD run is probed with its conv rates
 # multiplied by −1, −0.5, 0, 0.5 and 1 (BatchNorm and head rates as learned).
 
-# %% mystnb={"figure": {"name": "fig-sign-sweep", "caption": "On-task (on − pre, task A) and off-task (off − pre, task B) change of the head-free accuracy of Meta-SGD against the multiplier of its conv layers' learned rates, per dataset, with 95 % intervals over training seeds (one seed: over task pairs); dotted: as trained."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sign-sweep", "caption": "On-task (on − pre, task A) and off-task (off − pre, task B) change of the head-free accuracy of Meta-SGD against the multiplier of its conv layers' learned rates, per dataset, with 95 % intervals over training seeds (one seed: over task pairs); dotted: as trained."}}
 sweeps = {n: sign_sweep(s.probes, s.profile.probe) for n, s in studies.items()}
 fig, axes = plt.subplots(len(sweeps), 1, figsize=(7, 3.4 * len(sweeps)), squeeze=False)
 for ax, (n, sw) in zip(axes[:, 0], sweeps.items(), strict=True):
     plot_sign_sweep(sw, ax)
-    ax.set_title(tables.scale_label(studies[n]), fontsize=9)
+    title(ax, tables.scale_label(studies[n]))
 fig.tight_layout()
 plt.show()
 

@@ -201,8 +201,8 @@ sets = {r.name: sample_sets(r, n_sets, seed) for r in regimes}
 curves = {r.name: loss_curve(r, sets[r.name], rates) for r in regimes}
 best = {r.name: compare_rates(r, sets[r.name], search) for r in regimes}
 
-# %% mystnb={"figure": {"name": "fig-linear-loss", "caption": "Expected test loss after one adaptation step with the fixed positive rate $\\alpha_r$, for the initialisation $\\omega^*(\\alpha_t)$ meta-trained exactly with training rate $\\alpha_t$, in the under-parameterised (left) and the over-parameterised regime (right); mean over meta-training sets, band: 95 % CI over those sets. The band is wider than the differences between rates because it holds the variation from one meta-training set to another, which all rates share (the same sets are used at every rate); the paired comparisons below remove it. The star marks the optimum; dotted: no inner loop in training ($\\alpha_t = 0$); dashed: training with the test rate ($\\alpha_t = \\alpha_r$)."}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-linear-loss", "caption": "Expected test loss after one adaptation step with the fixed positive rate $\\alpha_r$, for the initialisation $\\omega^*(\\alpha_t)$ meta-trained exactly with training rate $\\alpha_t$, in the under-parameterised (left) and the over-parameterised regime (right); mean over meta-training sets, band: 95 % CI over those sets. The band is wider than the differences between rates because it holds the variation from one meta-training set to another, which all rates share (the same sets are used at every rate); the paired comparisons below remove it. The star marks the optimum; dotted: no inner loop in training ($\\alpha_t = 0$); dashed: training with the test rate ($\\alpha_t = \\alpha_r$)."}}
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
 for ax, r in zip(axes, regimes, strict=True):
     plot_loss_curve(curves[r.name], best[r.name], ax=ax)
     ax.set_title(regime_title(r))
@@ -268,8 +268,8 @@ scans = {rf"$\sigma = {s:g}$": ratio_scan(replace(under, task=replace(task, sigm
                                           n_tasks=200 if smoke else 400, seed=seed, grid=search)
          for s in noise_levels}
 
-# %% mystnb={"figure": {"name": "fig-linear-ratio", "caption": "Left: the training rate $\\alpha_t^*$ that minimises the mean expected test loss (adaptation with $\\alpha_r$ fixed), against parameters per query sample $p / (m n_v)$, for two levels of label noise (open markers: the optimum lies at an end of the searched interval, and the true one may lie beyond). Right: the loss it saves over $\\alpha_t = 0$ (solid) and over $\\alpha_t = \\alpha_r$ (dashed), with 95 % intervals of the paired differences over meta-training sets (symmetric-log axis, linear near zero). The dotted line is the interpolation threshold, where the loss of every rate peaks and the intervals widen (the losses there are heavy-tailed, so those intervals are rough)."}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-linear-ratio", "caption": "Left: the training rate $\\alpha_t^*$ that minimises the mean expected test loss (adaptation with $\\alpha_r$ fixed), against parameters per query sample $p / (m n_v)$, for two levels of label noise (open markers: the optimum lies at an end of the searched interval, and the true one may lie beyond). Right: the loss it saves over $\\alpha_t = 0$ (solid) and over $\\alpha_t = \\alpha_r$ (dashed), with 95 % intervals of the paired differences over meta-training sets (symmetric-log axis, linear near zero). The dotted line is the interpolation threshold, where the loss of every rate peaks and the intervals widen (the losses there are heavy-tailed, so those intervals are rough)."}}
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
 plot_optimal_rates(scans, ax=axes[0])
 plot_gains(scans, ax=axes[1])
 plt.show()
@@ -331,7 +331,7 @@ profiles = {r.name: loss_curve(r, few[r.name], rates, train_profile_loss) for r 
 untied = {r.name: loss_curve(r, few[r.name], rates) for r in regimes}
 tied = {r.name: loss_curve(r, few[r.name], rates, tied_test_loss) for r in regimes}
 
-# %% mystnb={"figure": {"name": "fig-linear-outer", "caption": "What the outer loop sees, for the first meta-training sets of each regime (bands: 95 % CI over them): the meta-training loss after the best initialisation for each rate, which is what Meta-SGD's outer loop descends; the expected test loss with the fixed $\\alpha_r$ (untied) and with the same rate at test (tied, which rises steeply away from small positive rates). Vertical lines: where the learned scalar rate converged (mean over sets), the optimal training rate for the untied test loss, and the best tied rate, with their values in each panel's legend."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-linear-outer", "caption": "What the outer loop sees, for the first meta-training sets of each regime (bands: 95 % CI over them): the meta-training loss after the best initialisation for each rate, which is what Meta-SGD's outer loop descends; the expected test loss with the fixed $\\alpha_r$ (untied) and with the same rate at test (tied, which rises steeply away from small positive rates). Vertical lines: where the learned scalar rate converged (mean over sets), the optimal training rate for the untied test loss, and the best tied rate, with their values in each panel's legend."}}
 plot_objective_panels({regime_title(r): (
     {"meta-training loss, minimised over $\\omega$": profiles[r.name],
      "test loss, untied ($\\alpha_r$ fixed)": untied[r.name],

@@ -172,12 +172,12 @@ def table1(study: Study, algo: str = "meta-sgd") -> dict[str, LayerOverSeeds]:
 
 def load_studies(book: str, seeds: Sequence[int] | None = None, *,
                  root: str | os.PathLike | None = None) -> dict[str, Study]:
-    """Profile name -> `Study` for each dataset profile of a book profile, primary first,
-    then its contrasts (``cpu``: ``cpu-mini``, ``cpu``, ``cpu-mini-6k``); seeds default to
-    each profile's."""
-    book_profile = get_study(book)
-    return {p.name: load_study(p, seeds if p.trainable else None, root=root)
-            for p in (*book_profile.profiles, *book_profile.contrasts)}
+    """Profile name -> `Study` for a book profile: the primary profile, its contrasts, then
+    the other profiles (``cpu``: ``cpu-mini``, ``cpu-mini-6k``, ``cpu``); seeds default to
+    each profile's (a contrast always has its own)."""
+    b = get_study(book)
+    order = (b.profiles[0], *b.contrasts, *b.profiles[1:])
+    return {p.name: load_study(p, seeds if p.trainable else None, root=root) for p in order}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ legend. Call `style` once per notebook.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..stats import Interval, mean_ci
 
 FIG7_CONDITIONS = (("pre", "pre-adaptation"), ("on", "on-task"), ("off", "off-task"))
 COLORS = {"maml": "#1f77b4", "meta-sgd": "#d62728", "meta-sgd-positive": "#2ca02c"}
+ALGO_LABELS = {"maml": "MAML", "meta-sgd": "Meta-SGD", "meta-sgd-positive": "positive\nMeta-SGD"}
 LAYER_COLORS = {"conv1": "#1b9e77", "conv2": "#d95f02", "conv3": "#7570b3", "conv4": "#e7298a",
                 "logits": "#66a61e"}
 
@@ -33,14 +35,20 @@ def style() -> None:
     mpl.rcParams.update({
         "figure.figsize": (6.0, 4.0), "figure.dpi": 100, "axes.grid": True,
         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-        "legend.frameon": False, "font.size": 11, "axes.titlesize": 11,
-        "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10,
-        "legend.fontsize": 9,
+        "legend.frameon": False, "font.size": 13, "axes.titlesize": 12,
+        "axes.labelsize": 13, "xtick.labelsize": 12, "ytick.labelsize": 12,
+        "legend.fontsize": 11,
     })
 
 
 def _ax(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
+
+
+def title(ax: Axes, text: str, width: int = 48) -> Axes:
+    """A panel title wrapped at ``width`` characters, so that neighbours never overlap."""
+    ax.set_title(textwrap.fill(text, width))
+    return ax
 
 
 def _legend(ax: Axes, **kw: Any) -> None:
@@ -79,7 +87,7 @@ def plot_figure7(fig7: Mapping[str, Mapping[str, Interval]], ax: Axes | None = N
                   marker="o", color=COLORS.get(algo), label=f"{algo} (n={n} {unit}, 95% CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
     ax.set_ylabel("prototype accuracy (cosine, head-free)")
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
 
 
@@ -92,7 +100,7 @@ def plot_report_figure7(ax: Axes | None = None) -> Axes:
                 color=COLORS.get(algo), label=f"{algo} (n={published.FIGURE7_N:,} pairs, no CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
     ax.set_ylabel("prototype accuracy (report)")
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
 
 
@@ -103,13 +111,13 @@ def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]],
     and the report's values last, ``ncols`` panels per row."""
     n = len(panels) + 1
     rows = -(-n // ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(5 * ncols, 3.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, 4.2 * rows), squeeze=False)
     flat = list(axes.flat)
-    for ax, (title, fig7) in zip(flat, panels.items(), strict=False):
-        plot_figure7(fig7, ax, unit=(units or {}).get(title, "seeds"))
-        ax.set_title(title, fontsize=9)
+    for ax, (name, fig7) in zip(flat, panels.items(), strict=False):
+        plot_figure7(fig7, ax, unit=(units or {}).get(name, "seeds"))
+        title(ax, name, 40)
     plot_report_figure7(flat[n - 1])
-    flat[n - 1].set_title("report: mini-ImageNet 84×84, 64 filters, 60,000 it.", fontsize=9)
+    title(flat[n - 1], "report: mini-ImageNet 84×84, 64 filters, 60,000 it.", 40)
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -134,7 +142,7 @@ def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Inte
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, [f"seed {s}" for s in seeds] + ["over seeds"])
     ax.set_xlabel("Δ = (off − pre_b)[Meta-SGD] − (off − pre_b)[MAML]")
-    _legend(ax, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     return ax
 
 
@@ -152,7 +160,7 @@ def plot_sign_sweep(sweep: Mapping[float, Mapping[str, Interval | None]], ax: Ax
     ax.axvline(1, color="0.5", ls=":", lw=0.8)
     ax.set_xlabel("multiplier of the conv layers' learned rates (1 = as trained)")
     ax.set_ylabel("change in head-free accuracy")
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
 
 
@@ -173,7 +181,7 @@ def plot_rate_densities(rates_by_layer: Mapping[str, Sequence[float] | np.ndarra
     ax.axvline(0, color="k", lw=0.8, ls=":")
     ax.set_xlabel("inner learning rate")
     ax.set_ylabel("density")
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
 
 
@@ -200,7 +208,7 @@ def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]], ax: Axes | No
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("mean inner rate")
-    _legend(ax, fontsize=8, ncol=3)
+    _legend(ax, ncol=3)
     return ax
 
 
@@ -208,8 +216,8 @@ def plot_rate_curve(curve: Any, n_iterations: int, ax: Axes | None = None) -> Ax
     """`plot_rate_evolution` of one long run (`results.Curve`), the profile's length marked."""
     ax = plot_rate_evolution({curve.config.seed: curve.evolution}, ax)
     ax.axvline(n_iterations, color="k", ls=":", lw=1)
-    ax.set_title(f"{curve.config.dataset}: one Meta-SGD run of {curve.config.n_iterations:,} "
-                 f"iterations; dotted: the profile's {n_iterations:,}", fontsize=9)
+    title(ax, f"{curve.config.dataset}: one Meta-SGD run of {curve.config.n_iterations:,} "
+          f"iterations; dotted: the profile's {n_iterations:,}", 70)
     return ax
 
 
@@ -232,7 +240,7 @@ def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,
                 label=f"{label} training (query, after adaptation)")
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("accuracy")
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
 
 
@@ -254,10 +262,10 @@ def plot_explorer_bars(points: Mapping[str, Any], ax: Axes | None = None) -> Axe
         ax.bar(x + (i - (len(algos) - 1) / 2) * width, [v.mean for v in vals], width,
                yerr=[v.half for v in vals], capsize=2, color=COLORS[algo], alpha=0.8,
                label=f"{algo} (n={points[algo].n} tasks, 95% CI)")
-    ax.set_xticks(x, [name for _, name in EXPLORER_BARS], fontsize=8)
+    ax.set_xticks(x, [name for _, name in EXPLORER_BARS])
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
-    _legend(ax, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax
 
 
@@ -289,7 +297,7 @@ def plot_conv_sweep(sweep: Any, current: float | None = None, ax: Axes | None = 
     right.grid(False)
     if current is not None:
         ax.axvline(current, color="k", ls=":", lw=1)
-    _legend(ax, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
               title=f"n={sweep.n_pairs} task pairs, 95% CI bands; grey: adapted accuracy",
               title_fontsize=7)
     return ax
@@ -316,7 +324,7 @@ def plot_adaptation(curves: Mapping[str, Sequence[Sequence[float]] | np.ndarray]
         ax.axvline(n_inner_steps, color="k", lw=0.8, ls=":", label="steps used in training")
     ax.set_xlabel("inner-loop step")
     ax.set_ylabel("accuracy (head included)")
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
 
 
@@ -346,9 +354,9 @@ def plot_episode(episode: Any, task: int = 0, title: str | None = None) -> Figur
             for spine in ax.spines.values():
                 spine.set_visible(False)
         axes[label, 0].set_ylabel(f"label {label}", rotation=0, ha="right", va="center")
-    axes[0, 0].set_title("support", fontsize=9)
+    axes[0, 0].set_title("support")
     for col in range(k_shot, cols):
-        axes[0, col].set_title("query", fontsize=9)
+        axes[0, col].set_title("query")
     fig.subplots_adjust(left=0.12)
     if title:
         fig.suptitle(title)
@@ -371,7 +379,7 @@ def plot_sweep_metric(x: Sequence[float], series: Mapping[str, Sequence[Interval
     ax.set_xlabel(f"{xlabel} (95 % CI over {unit} where n > 1)")
     ax.set_ylabel(ylabel)
     ax.set_xticks(xs, [f"{v:g}\nn = {n}" for v, n in zip(xs, counts, strict=True)])
-    _legend(ax, fontsize=7)
+    _legend(ax)
     return ax
 
 
@@ -392,7 +400,7 @@ def plot_regime(changes: Mapping[str, Mapping[str, Interval | None]], ax: Axes |
         _errorbar(ax, x, [changes[a].get(key) for a in algos], fmt=marker, ls="none",
                   color=f"C{j + 4}", label=label)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(np.arange(len(algos)), algos)
+    ax.set_xticks(np.arange(len(algos)), [ALGO_LABELS.get(a, a) for a in algos])
     ax.set_ylabel("change of head-free accuracy")
     _legend(ax)
     return ax
@@ -407,7 +415,7 @@ def plot_report_regime(ax: Axes | None = None) -> Axes:
         y = [published.FIGURE7[a][key] - published.FIGURE7[a]["pre"] for a in algos]
         ax.plot(x, y, marker, mfc="none", color=f"C{j + 4}", label=f"{label} (no CI)")
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(np.arange(len(algos)), algos)
+    ax.set_xticks(np.arange(len(algos)), [ALGO_LABELS.get(a, a) for a in algos])
     ax.set_ylabel("change (the report)")
     _legend(ax)
     return ax
@@ -430,7 +438,7 @@ def plot_calibration(cal: Calibration, ax: Axes | None = None) -> Axes:
     ax.set_yticks([0, 1], ["same\nalgorithm", "different\nalgorithms"])
     ax.set_ylim(-0.6, 1.6)
     ax.set_xlabel(f"p of the report's paired t-test over task pairs ({cal.form})")
-    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
+    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3)
     return ax
 
 
@@ -450,5 +458,5 @@ def plot_layer_similarity(series: Mapping[str, Mapping[str, Interval] | None],
                   label=f"{label} (n={n})", **kw)
     ax.set_xticks(x, layers)
     ax.set_ylabel(ylabel)
-    _legend(ax, fontsize=8)
+    _legend(ax)
     return ax
