@@ -152,9 +152,11 @@ table([{"dataset": labels[n], **row} for n, s in studies.items()
 # run (seed 0), on which every layer's sign holds from about iteration 1,500. On
 # mini-ImageNet 32×32 the conv rates move for longer: the first committed runs stopped at
 # 6,000 iterations while conv2 and conv3 were still crossing zero, so the profile now
-# trains 10,000, and one Meta-SGD run is continued to 20,000 (`neglr_utils extend`, exact:
-# the same run as if trained that long) to show where they settle. {numref}`fig-curves`
-# shows the longest run committed for each dataset.
+# trains 10,000, and the Meta-SGD run of seed 0 is to be continued to 20,000
+# (`python -m neglr_utils extend`, exact: the same run as if trained that long) to show
+# where they settle. {numref}`fig-curves` shows the longest run committed for each
+# dataset; until the 20,000-iteration run lands, that is the 6,000-iteration one for
+# mini-ImageNet, which says where the rates were going, not where they settle.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-curves", "caption": "Mean learned rate per layer of the longest committed Meta-SGD run per dataset (seed 0); dotted: the number of iterations of the profile."}}
 long_mini = CPU_MINI.locate(("meta-sgd",), (0,), n_iterations=20_000)[("meta-sgd", 0)]
@@ -171,12 +173,12 @@ plt.show()
 # %% [markdown]
 # ## The distribution of the rates (the report's Figure 6)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-densities", "caption": "Density of the learned Meta-SGD inner rates per layer at the end of training (seed 0 of the first dataset with a finished run; conv weights, BatchNorm and head), one step histogram per layer over shared bins; dotted: zero. All rates started at 0.01, so the spread was learned (the report's Figure 6)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-densities", "caption": "Density of the learned Meta-SGD inner rates per layer at the end of training (seed 0 of the first dataset with a finished run; the conv layers' weights and the head), one step histogram per layer over shared bins; dotted: zero. All rates started at 0.01, so the spread was learned (the report's Figure 6)."}}
 first_study = next(iter(studies.values()))
 first = first_study.of("meta-sgd")[0]
 by_layer = rates_by_layer(load_run(first.path).effective_rates())
 ax = plot_rate_densities({k: by_layer[k] for k in published.TABLE1_LAYERS})
-ax.set_title(f"{tables.scale_label(first_study)}, seed {first.seed}")
+title(ax, f"{first_study.profile.label}, Meta-SGD seed {first.seed}")
 plt.show()
 
 # %% [markdown]
@@ -194,20 +196,22 @@ table_group(table(tables.table1_rows(s, "meta-sgd-positive"),
 
 # %% tags=["remove-input"]
 table_group(table(tables.accuracy_rows(s), f"Meta-test accuracy with the head after "
-                  f"adaptation, {labels[n]} (600 test tasks; 95 % CI over seeds), beside the "
-                  "report's validation accuracy.", f"tab-accuracy-{n}", index="algorithm")
+                  f"adaptation, {labels[n]} (600 test tasks; the last column says what the "
+                  "95 % interval is over), beside the report's validation accuracy.",
+                  f"tab-accuracy-{n}", index="algorithm")
             for n, s in studies.items())
 
 # %% [markdown]
 # ## How many inner steps? (the report's future-work question 2)
 #
 # The sweep `sweeps/inner-steps.toml` trains Meta-SGD in the Omniglot study regime with 1,
-# 3 and 5 inner steps, two seeds each (the 5-step runs are the study's own). With two
-# seeds a 95 % t-interval is wide (its t-factor is 12.7): read the points, not the bars.
+# 3 and 5 inner steps, two seeds each (the 5-step runs are the study's own); the figure
+# shows the settings whose runs have finished, with the seeds of each point in the legend.
+# With two seeds a 95 % t-interval is wide (its t-factor is 12.7): read the points.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-inner-steps", "caption": "Mean learned rate per layer of Meta-SGD (Omniglot 28×28, 32 filters, 5,000 iterations) against the number of inner steps it was trained with; 95 % intervals over the seeds finished at each point (two)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-inner-steps", "caption": "Mean learned rate per conv layer of Meta-SGD (Omniglot 28×28, 32 filters, 5,000 iterations) against the number of inner steps it was trained with; 95 % intervals over the seeds finished at each point."}}
 x, series = sweep_series(collect(load_sweep("sweeps/inner-steps.toml")), "n_inner_steps",
-                         published.TABLE1_LAYERS)
+                         published.CONV_LAYERS)
 plot_sweep_metric(x, series, xlabel="inner steps (training and test)",
                   ylabel="mean learned inner rate")
 plt.show()
@@ -215,7 +219,9 @@ plt.show()
 # %% [markdown]
 # ## Summary
 #
-# Meta-SGD learns rates of both signs, layer by layer; on neither dataset do all four
-# conv layers end negative, so the report's Table 1 pattern is not a general outcome of
-# Meta-SGD at the report's rate settings. Whether the rates that do turn negative change
-# what the features do is the probe's question (chapter 4).
+# Meta-SGD learns rates of both signs, layer by layer. On Omniglot, with three seeds,
+# not all four conv layers end negative: the report's Table 1 pattern is not a general
+# outcome of Meta-SGD at the report's rate settings. On mini-ImageNet the one preliminary
+# 6,000-iteration run had not settled; the 10,000-iteration seeds will say. Whether the
+# rates that do turn negative change what the features do is the probe's question
+# (chapter 4).

@@ -164,10 +164,10 @@ def family(v: Verdict) -> list[TestRow]:
     """The tests of a verdict, Holm-corrected together: per seed and over seeds."""
     rows = []
     for seed, c in zip(v.endpoint.seeds, v.per_seed, strict=True):
-        rows.append(("primary Delta", f"task pairs (seed {seed})", c.primary))
-        rows.append(("report's (off - on) form", f"task pairs (seed {seed})", c.report_form))
-    rows.append(("primary Delta", "seeds", v.endpoint.test))
-    rows.append(("report's (off - on) form", "seeds", v.report_form.test))
+        rows.append(("primary Δ", f"task pairs (seed {seed})", c.primary))
+        rows.append(("report's (off − on) form", f"task pairs (seed {seed})", c.report_form))
+    rows.append(("primary Δ", "seeds", v.endpoint.test))
+    rows.append(("report's (off − on) form", "seeds", v.report_form.test))
     adjusted = holm([t.p for _, _, t in rows])
     return [TestRow(n, u, t.diff, t.p, p) for (n, u, t), p in zip(rows, adjusted, strict=True)]
 

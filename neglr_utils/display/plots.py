@@ -135,7 +135,10 @@ def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Inte
         ax.errorbar(ci.mean, yi, xerr=ci.half, fmt="o", color="0.3", capsize=3,
                     label="per seed (95% CI over task pairs)" if yi == 0 else None)
     ax.errorbar(over.mean, len(seeds), xerr=over.half if np.isfinite(over.half) else 0,
-                fmt="D", color="k", capsize=4, label=f"over {over.n} seeds (95% t-CI)")
+                fmt="D", color="k", capsize=4,
+                label=f"over {over.n} seeds (95% t-CI)" if over.n > 1 else "mean over seeds")
+    if over.n < 2:  # no interval over seeds from one seed
+        ax.text(over.mean, len(seeds), "  one seed: no interval over seeds", va="center")
     ax.axvspan(-margin, margin, color="0.85", zorder=0, label=f"equivalence margin ±{margin:.4f}")
     if report_effect is not None:
         ax.axvline(report_effect, color=COLORS["meta-sgd"], ls="--", label="report's effect")
@@ -151,8 +154,8 @@ def plot_sign_sweep(sweep: Mapping[float, Mapping[str, Interval | None]], ax: Ax
     """On- and off-task change against the multiplier of the conv layers' rates."""
     ax = _ax(ax)
     f = np.array(list(sweep))
-    for key, label, color in (("on", "on-task: on − pre (A)", "#d62728"),
-                              ("off", "off-task: off − pre (B)", "#9467bd")):
+    for key, label, color in (("on", "on-task: on − pre (A)", "C4"),
+                              ("off", "off-task: off − pre (B)", "C5")):
         vals = [sweep[x][key] for x in sweep]
         n = next((v.n for v in vals if v is not None), 0)
         _errorbar(ax, f, vals, marker="o", color=color, label=f"{label} (n={n} {unit}, 95% CI)")
@@ -384,6 +387,7 @@ def plot_sweep_metric(x: Sequence[float], series: Mapping[str, Sequence[Interval
 
 
 REGIME_CHANGES = (("on", "on − pre (task A)", "o"), ("off", "off − pre (task B)", "s"))
+REPORT_CHANGES = (("on", "on − pre (task A)", "o"), ("off", "off − pre (task A)", "s"))
 
 
 def plot_regime(changes: Mapping[str, Mapping[str, Interval | None]], ax: Axes | None = None
@@ -409,8 +413,8 @@ def plot_regime(changes: Mapping[str, Mapping[str, Interval | None]], ax: Axes |
 def plot_report_regime(ax: Axes | None = None) -> Axes:
     """The report's on- and off-task changes (its Figure 7, off − pre of task A)."""
     ax = _ax(ax)
-    algos = list(published.FIGURE7)
-    for j, (key, label, marker) in enumerate(REGIME_CHANGES):
+    algos = sorted(published.FIGURE7)  # maml, meta-sgd: the order of `plot_regime`
+    for j, (key, label, marker) in enumerate(REPORT_CHANGES):
         x = np.arange(len(algos)) + (j - 0.5) * 0.25
         y = [published.FIGURE7[a][key] - published.FIGURE7[a]["pre"] for a in algos]
         ax.plot(x, y, marker, mfc="none", color=f"C{j + 4}", label=f"{label} (no CI)")
@@ -458,5 +462,6 @@ def plot_layer_similarity(series: Mapping[str, Mapping[str, Interval] | None],
                   label=f"{label} (n={n})", **kw)
     ax.set_xticks(x, layers)
     ax.set_ylabel(ylabel)
+    ax.set_ylim(top=1.02)  # CKA is at most 1
     _legend(ax)
     return ax

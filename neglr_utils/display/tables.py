@@ -36,6 +36,8 @@ from .format import duration, fmt
 
 # ----------------------------------------------------------------------------- scales
 
+DATASET_LABELS = {"omniglot": "Omniglot", "mini-imagenet": "mini-ImageNet"}
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -54,8 +56,9 @@ class Scale:
               else f"iteration {self.iteration:,} of {self.n_iterations:,}")
         seeds = (f"seed {self.seeds[0]}" if len(self.seeds) == 1
                  else f"{len(self.seeds)} seeds ({', '.join(map(str, self.seeds))})")
-        parts = [f"{self.dataset} {self.image_size}×{self.image_size}", f"{self.hidden} filters",
-                 it, seeds]
+        name = DATASET_LABELS.get(self.dataset, self.dataset)
+        parts = [f"{name} {self.image_size}×{self.image_size}", f"{self.hidden} filters", it,
+                 seeds]
         return ", ".join(parts + ([self.extra] if self.extra else []))
 
 
@@ -98,15 +101,16 @@ def status_text(f: Finding) -> str:
     if f.seeds_needed is None:
         return "inconclusive"
     need = f"> {MAX_SEEDS:,}" if f.seeds_needed >= MAX_SEEDS else f"about {f.seeds_needed:,}"
-    return f"inconclusive ({need} seeds per algorithm needed)"
+    return f"inconclusive ({need} seeds per algorithm needed at this spread)"
 
 
 def scorecard_rows(claims: Sequence[Claim], labels: Mapping[str, str]) -> list[dict[str, str]]:
     """One row per claim: the report's number, then ours and the status per study."""
     rows = []
     for c in claims:
-        row = {"claim of the report": c.text, "report": fmt(c.report, "p" if c.kind == "pct"
-                                                           else c.kind)}
+        report = fmt(c.report, "p" if c.kind == "pct" else c.kind, 3 if c.report_rounded else None)
+        row = {"claim of the report": c.text,
+               "report": ("≈ " if c.report_rounded else "") + report}
         for name, label in labels.items():
             f = c.findings[name]
             row[label] = finding_text(f, c.kind)
@@ -154,7 +158,7 @@ def first_negative_rows(study: Study, algo: str = "meta-sgd") -> list[dict[str, 
         row = {"seed": str(r.seed)}
         for layer in published.TABLE1_LAYERS:
             it = first_negative(r.evolution, layer)
-            row[layer] = "stays ≥ 0" if it is None else f"{it:,}"
+            row[layer] = "not negative at the end" if it is None else f"{it:,}"
         rows.append(row)
     return rows
 
@@ -168,6 +172,8 @@ def accuracy_rows(study: Study) -> list[dict[str, str]]:
             rep = published.VAL_ACC.get(algo)
             rows.append({"algorithm": algo, "seeds": str(len(runs)),
                          "test accuracy (95 % CI)": fmt(accuracy_over_seeds(runs), "pct"),
+                         "interval over": "seeds" if len(runs) > 1
+                         else f"{runs[0].test.n_episodes} test tasks",
                          "report (validation, 84×84)": fmt(rep, "pct", 0) if rep else "—"})
     return rows
 
