@@ -160,7 +160,7 @@ plt.show()
 table_group(table(
     tables.changes_rows(s, s.profile.probe), f"Every mean and change of the probe, "
     f"{labels[n]}: means over seeds of the per-seed means, ± 95 % t-interval over seeds "
-    "(with one seed, over task pairs).", f"tab-changes-{n}", index="algorithm")
+    "(with one seed, over task pairs).", f"tab-changes-{n}", index="quantity")
     for n, s in studies.items())
 
 # %% [markdown]

@@ -78,7 +78,7 @@ def test_rate_evolution_one_line_per_seed_and_layer_and_their_mean():
     assert len(ax.lines) == 2 * (2 + 1) + 1  # per layer: each seed and the mean; zero line
     mean_conv1 = next(ln for ln in ax.lines if ln.get_label().startswith("conv1"))
     assert list(mean_conv1.get_ydata()) == pytest.approx([-0.01 + 0.5, -0.02 + 0.5, -0.03 + 0.5])
-    assert "mean of 2 seeds" in mean_conv1.get_label()
+    assert "mean of 2 seeds" in mean_conv1.get_label()  # one seed: the layer alone
 
 
 def test_training_curves():

@@ -78,9 +78,9 @@ def test_probe_tables_come_from_the_probes(study):
     rows = tables.overlap_rows(study, [PROBE])
     assert rows and rows[0]["off-task pairs"] == "independent"
     assert sorted(sign_sweep(study.probes, PROBE)) == [-1.0, -0.5, 0.0, 0.5, 1.0]
-    changes = {r["algorithm"]: r for r in tables.changes_rows(study, PROBE)}
-    assert set(changes) == {"maml", "meta-sgd", "meta-sgd-positive"}
-    assert changes["maml"]["seeds"] == "2"
+    changes = {r["quantity"]: r for r in tables.changes_rows(study, PROBE)}
+    assert set(changes["seeds"]) == {"quantity", "maml", "meta-sgd", "meta-sgd-positive"}
+    assert changes["seeds"]["maml"] == "2" and "off − pre_b" in changes
 
 
 def test_markdown_tables_are_numbered_and_escape_cells():

@@ -207,11 +207,11 @@ def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]], ax: Axes | No
         if common:
             ax.plot(common, [np.mean([c[i] for c in curves.values()]) for i in common],
                     color=LAYER_COLORS.get(layer), lw=2,
-                    label=f"{layer} (mean of {len(curves)} seed{'s' if len(curves) > 1 else ''})")
+                    label=layer if len(curves) == 1 else f"{layer} (mean of {len(curves)} seeds)")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("mean inner rate")
-    _legend(ax, ncol=3)
+    _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 

@@ -187,19 +187,16 @@ def run_accuracy(run: RunSummary) -> Interval | None:
 
 
 def changes_rows(study: Study, config: ProbeConfig) -> list[dict[str, str]]:
-    """Per algorithm (as trained): the probe's means and changes over seeds."""
-    rows = []
-    for algo in ALGOS:
-        rs = select(study.probes, algo=algo, condition=TRAINED, config=config)
-        if not rs:
-            continue
-        fig = figure7(study.probes, config, algo)
-        row = {"algorithm": algo, "seeds": str(len(rs)),
-               **{("pre (A)" if c == "pre" else f"{c}-task"): fmt(v) for c, v in fig.items()}}
-        for which, name in CHANGES.items():
-            row[name] = fmt(change_over_seeds(study.probes, config, algo, which=which),
-                            "change")
-        rows.append(row)
+    """The probe's means and changes (rows) per algorithm as trained (columns), over seeds."""
+    algos = [a for a in ALGOS if select(study.probes, algo=a, condition=TRAINED, config=config)]
+    fig = {a: figure7(study.probes, config, a) for a in algos}
+    rows = [{"quantity": "seeds", **{a: str(len(select(study.probes, algo=a, condition=TRAINED,
+                                                        config=config))) for a in algos}}]
+    for c, name in (("pre", "pre (task A)"), ("on", "on-task (A)"), ("off", "off-task (B)")):
+        rows.append({"quantity": name, **{a: fmt(fig[a].get(c)) for a in algos}})
+    for which, name in CHANGES.items():
+        rows.append({"quantity": name, **{a: fmt(change_over_seeds(
+            study.probes, config, a, which=which), "change") for a in algos}})
     return rows
 
 
