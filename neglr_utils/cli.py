@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "compare with their logs (exit status 1 when one does not reproduce)")
     pv.add_argument("run_dirs", nargs="+", help="run directories, e.g. committed ones")
     _common(pv)
-    pv.set_defaults(device="cpu")  # the tolerance was measured on CPUs
+    pv.set_defaults(device="cpu", threads=1)  # the tolerance: one CPU thread
     return parser
 
 

@@ -4,8 +4,18 @@ against."""
 
 from __future__ import annotations
 
+import getpass
 import os
+import tempfile
 from pathlib import Path
+
+# Inductor's on-disk cache (its precompiled C++ headers) is not keyed on the emulated CPU: a
+# header built natively fails to compile under ATEN_CPU_CAPABILITY=default ("'at::vec' has not
+# been declared"). One cache per emulated capability keeps the compiled tests honest on each.
+_ISA = "-".join(os.environ.get(name, "native")
+                for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"))
+_CACHE = Path(tempfile.gettempdir()) / f"neglr-inductor-{getpass.getuser()}-{_ISA}"
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_CACHE))
 
 import pytest
 import torch

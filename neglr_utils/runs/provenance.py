@@ -11,9 +11,11 @@ logged window only (``log_every`` iterations), where rounding has not grown yet.
 Measured there (relative training-loss difference from the committed log; MAML / Meta-
 SGD seed 0 of the ``cpu`` profile, torch 2.14.1, one AMD EPYC AVX2 core):
 
-- other kernels, the same settings: native AVX2 0.065 % / 0.010 %,
+- other kernels, the same settings, one thread: native AVX2 0.065 % / 0.010 %,
   ``ATEN_CPU_CAPABILITY=default`` 0.057 % / 0.010 %, ``ONEDNN_MAX_CPU_ISA=SSE41``
-  0.00001 % / 0.061 %, both 0.151 % / 0.061 %, two threads 0.065 %;
+  0.00001 % / 0.061 %, both 0.151 % / 0.061 %; two threads natively 0.065 %, but two
+  threads with ``ATEN_CPU_CAPABILITY=default`` 0.57 % (MAML), so the check runs in a
+  one-thread process, as the study trains (one thread per lane);
 - changed settings: ``n_inner_steps`` 5 -> 4 0.70 % / 0.85 %, ``meta_lr`` 1e-3 -> 2e-3
   0.89 % / 3.8 %, ``image_size`` 28 -> 32 1.04 %, ``k_query`` 10 -> 15 1.07 % / 1.9 %,
   ``inner_lr`` 0.01 -> 0.012 3.9 % / 2.5 %, ``seed`` 0 -> 1 5.2 %.
@@ -64,7 +66,9 @@ class Provenance:
 def check(run_dir: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
           device: str = "cpu", **changes) -> Provenance:
     """Retrain the first logged window (settings ``changes`` applied) and compare it with
-    the committed ``metrics.jsonl``."""
+    the committed ``metrics.jsonl``. Run it in a process that has used one thread from
+    its start, as the study trains (``python -m neglr_utils provenance`` does): setting
+    the thread count later did not restore the one-thread rounding here."""
     cfg, _ = read_config(run_dir)
     n = cfg.log_every
     committed = next((r for r in store.read_metrics(run_dir) if r["iteration"] == n), None)
