@@ -87,8 +87,8 @@ def n_negative(study):
 
 
 omniglot = next(s for s in studies.values() if s.dataset == "omniglot")
-mini_main = next(s for s in studies.values() if s.dataset == "mini-imagenet"
-                 and s.profile.trainable)
+mini_main = next((s for s in studies.values() if s.dataset == "mini-imagenet"
+                  and s.profile.trainable), None)  # None in a book without it (smoke)
 mini = next((s for s in studies.values() if s.dataset == "mini-imagenet" and s.finished),
             None)
 placebo = next(c for c in claims if c.rule == "calibration").findings[omniglot.name]
@@ -97,9 +97,10 @@ glue_text("omni-neg", str(n_negative(omniglot)))
 glue_text("mini-neg", str(n_negative(mini)) if mini else "—")
 glue_text("mini-neg-label", tables.scale_label(mini) if mini else "no run yet")
 glue_text("omni-placebo", placebo.detail.split(" same-")[0] if placebo.value else "—")
-n_main = len(mini_main.profile.seeds) * 3
-glue_text("mini-done", f"{sum(r.finished for r in mini_main.runs.values())} of {n_main} "
-          f"finished, {sum(not r.finished for r in mini_main.runs.values())} under way")
+glue_text("mini-done", "not in this book" if mini_main is None else
+          f"{sum(r.finished for r in mini_main.runs.values())} of "
+          f"{len(mini_main.profile.seeds) * 3} finished, "
+          f"{sum(not r.finished for r in mini_main.runs.values())} under way")
 glue_text("mini-delta", tables.finding_text(delta[mini.name], "change") if mini else "—")
 glue_text("rep-delta", fmt(published.effect(), "change"))
 glue_text("omni-delta", tables.finding_text(delta[omniglot.name], "change"))
