@@ -3,7 +3,7 @@
 One meta-iteration = a meta-batch of tasks, ``n_inner_steps`` second-order inner SGD
 steps per task on its support set, the mean query loss, its backward pass and an Adam
 step on the initialisation (and, for Meta-SGD, the per-parameter rates). Both
-implementations train the same Conv-4 (``neglr_utils.models.Conv4`` for learn2learn,
+implementations train the same Conv-4 (``neglr_utils.core.models.Conv4`` for learn2learn,
 loaded from the same functional weights) on the same episodes, on the same device and
 dtype. Episodes are synthetic random tensors of the real shapes: throughput does not
 depend on pixel values.

@@ -21,7 +21,7 @@
 # in training.
 #
 # This chapter loads the real datasets through `neglr_utils.core.data`, shows the class
-# splits, draws seeded episodes with `neglr_utils.episodes` and shows them as
+# splits, draws seeded episodes with `neglr_utils.core.episodes` and shows them as
 # support/query grids ({numref}`fig-episode-omniglot` and {numref}`fig-episode-mini`), and
 # measures how fast the sampler delivers tasks on this machine.
 

@@ -4,7 +4,7 @@ The protocol is the study's grid at the paper profile: MAML, Meta-SGD and positi
 Meta-SGD x seeds 0, 1, 2, 60,000 meta-iterations each, then the probe (40,000 task pairs;
 Meta-SGD also with its conv rates rescaled) and the rate meta-gradient diagnostic.
 Each call copies the committed runs into a work folder, trains every unfinished run in
-stacks (``stack.py``: runs at the same iteration train as one model, so idle GPU time
+stacks (``core/stack.py``: runs at the same iteration train as one model, so idle GPU time
 becomes progress on all of them), stops cleanly with checkpoints before the budget is
 spent, then probes finished runs while time is left, and packs every run directory it
 touched into ``<out>/paper_results.tar`` (rewritten after each step, so a chunk killed

@@ -1,4 +1,4 @@
-"""Meta-gradients of neglr_utils.meta equal a plain per-task autograd loop and learn2learn.
+"""Meta-gradients of neglr_utils.core.meta equal a plain per-task autograd loop and learn2learn.
 
 The reference loop and the fixed test case live in conftest.py (shared with the GPU and
 probe tests).

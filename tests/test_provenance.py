@@ -1,6 +1,6 @@
 """Committed CPU-study runs reproduce here, and under other instruction sets, within the
 stated tolerance; a changed setting does not (the check can fail). The measured spreads
-and margins are in the docstring of `neglr_utils.provenance`."""
+and margins are in the docstring of `neglr_utils.runs.provenance`."""
 
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Seeded N-way K-shot episodes drawn from an :class:`~neglr_utils.data.ImageSplit`.
+"""Seeded N-way K-shot episodes drawn from an :class:`~neglr_utils.core.data.ImageSplit`.
 
 The images stay on the device as uint8 ``[n_classes, n_per_class, C, H, W]``; each call
 picks indices with a CPU ``torch.Generator`` (so the same seed gives the same episodes
