@@ -12,7 +12,8 @@ by ``tests/test_layout.py``):
   every file format, probing and diagnosing run directories, ``study``, ``sweep``,
   ``provenance``;
 - ``analysis``: typed summaries of studies and their statistics (``results``, ``rates``,
-  ``endpoints``, ``sweeps``, ``trajectory``, ``published``);
+  ``endpoints``, ``calibration``, ``variance``, ``scorecard``, ``representation``,
+  ``sweeps``, ``trajectory``, ``published``);
 - ``display``: tables, figures and widgets for the book;
 - ``linear``: the exact linear model of chapter 06 (``stats`` and ``display`` only);
 - ``cli`` (``python -m neglr_utils``) on top.
