@@ -16,9 +16,10 @@ inner steps), all measured in one run:
   ReLU, pooling, cross-entropy, elementwise arithmetic, allocation and copies, the
   rest), and what is left of the wall time as dispatch/autograd overhead.
 
-    .venv/bin/python benchmarks/bench_limit.py                  # ~4 min on a quiet core
+    .venv/bin/python benchmarks/bench_limit.py                  # ~2 min on a quiet core
     .venv/bin/python benchmarks/bench_limit.py --quick          # seconds
     .venv/bin/python benchmarks/bench_limit.py --out benchmarks/results/cpu2-limit.json
+    .venv/bin/python benchmarks/bench_limit.py --markdown benchmarks/results/cpu2-limit.json
 
 Run it on a quiet machine: stop other work first (e.g. pause training with SIGSTOP).
 """
@@ -202,7 +203,20 @@ def markdown(result: dict) -> str:
         for kind, s in [*prof["self_s"].items(),
                         ("dispatch and autograd (wall − self)", prof["dispatch_and_autograd_s"])]:
             lines.append(f"| {kind} | {1e3 * s:.1f} | {100 * s / total:.0f} % |")
+        best = conv_ceiling(r, peak)
+        lines += ["", f"Ceiling in eager mode, {r['config']}: with every FLOP in convolutions run "
+                  f"at the measured peak and every other op as profiled, a meta-iteration would "
+                  f"take {1e3 * best:.0f} ms, {100 * r['gflop_per_iteration'] / best / peak:.0f} % "
+                  "of the peak."]
     return "\n".join(lines)
+
+
+def conv_ceiling(config_result: dict, peak: float) -> float:
+    """Seconds per meta-iteration if the convolutions (forward and backward, all the
+    FLOPs counted) ran at ``peak`` GFLOP/s and everything else took its profiled time."""
+    prof = config_result["profile_ours"]
+    conv = sum(s for kind, s in prof["self_s"].items() if kind.startswith("convolution"))
+    return config_result["gflop_per_iteration"] / peak + prof["wall_s_profiled"] - conv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny settings: seconds")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7)")
     ap.add_argument("--out", default=None, help="JSON path (default: print only)")
+    ap.add_argument("--markdown", default=None, metavar="JSON",
+                    help="print the tables of a result file written by --out, measure nothing")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     torch.set_num_threads(1)
     repeats = args.repeats or (2 if args.quick else 7)
     iters, warmup = (1, 1) if args.quick else (3, 2)

@@ -70,3 +70,13 @@ def test_profile_script_quick(tmp_path):
         assert c["precision"]["eager"]["max_rel_error"] < 1e-4  # float32 vs float64
         assert "bf16" in c["precision"]
         assert set(c["timing"]["median_s"]) == {"ours", "l2l", "ours_per_task", "ours_bf16"}
+
+
+def test_conv_ceiling_of_the_limit_benchmark():
+    """Convolutions at the peak, the rest as profiled: hand-computed 10 GFLOP at 100 GFLOP/s
+    (0.1 s) plus 0.5 s wall minus 0.2 s of convolutions = 0.4 s."""
+    bench_limit = importlib.import_module("bench_limit")
+    result = {"gflop_per_iteration": 10.0,
+              "profile_ours": {"wall_s_profiled": 0.5, "self_s": {
+                  "convolution backward": 0.12, "convolution forward": 0.08, "max-pool": 0.1}}}
+    assert bench_limit.conv_ceiling(result, 100.0) == pytest.approx(0.4)
