@@ -76,9 +76,9 @@ claims = scorecard(studies)
 #   algorithms differ: any two trained networks differ that much.
 # - **"Universal features."** The claim can only be tested where adaptation barely moves
 #   the features, as in the report: mini-ImageNet. There the five-seed, 10,000-iteration
-#   runs are still training ({glue:text}`mini-done`); the one preliminary seed gives
+#   runs are still training ({glue:text}`mini-done`); the seeds finished so far give
 #   Δ = {glue:text}`mini-delta` (the report: {glue:text}`rep-delta`), which decides
-#   nothing. On Omniglot, a different regime, Δ = {glue:text}`omni-delta`: inconclusive.
+#   nothing yet. On Omniglot, a different regime, Δ = {glue:text}`omni-delta`: inconclusive.
 
 # %% tags=["hide-cell"]
 def n_negative(study):
@@ -97,10 +97,12 @@ glue_text("omni-neg", str(n_negative(omniglot)))
 glue_text("mini-neg", str(n_negative(mini)) if mini else "—")
 glue_text("mini-neg-label", tables.scale_label(mini) if mini else "no run yet")
 glue_text("omni-placebo", placebo.detail.split(" same-")[0] if placebo.value else "—")
+n_started = 0 if mini_main is None else sum(
+    0 < r.iteration and not r.finished for r in mini_main.runs.values())
 glue_text("mini-done", "not in this book" if mini_main is None else
           f"{sum(r.finished for r in mini_main.runs.values())} of "
-          f"{len(mini_main.profile.seeds) * 3} finished, "
-          f"{sum(not r.finished for r in mini_main.runs.values())} under way")
+          f"{len(mini_main.profile.seeds) * 3} finished"
+          + (f", {n_started} part-trained" if n_started else ""))
 glue_text("mini-delta", tables.finding_text(delta[mini.name], "change") if mini else "—")
 glue_text("rep-delta", fmt(published.effect(), "change"))
 glue_text("omni-delta", tables.finding_text(delta[omniglot.name], "change"))
