@@ -108,8 +108,8 @@ table([{"dataset": labels[n], "task pairs": f"{s.profile.probe.n_iterations:,}",
 # the on-task change (on − pre, task A) and the off-task change (off − pre, task B) of the
 # head-free accuracy. On Omniglot the on-task change is large for every algorithm and the
 # off-task one positive on average (the smallest of these means is {glue:text}`omni-on`;
-# the off-task intervals over three seeds include zero): the last conv layer and the head
-# move (chapter 5), a *rapid-learning* regime. On mini-ImageNet every change stays within
+# MAML's and Meta-SGD's off-task intervals over three seeds include zero): the last conv
+# layer and the head move (chapter 5), a *rapid-learning* regime. On mini-ImageNet every change stays within
 # {glue:text}`mini-span` of zero, as in the report's Figure 7: *feature reuse*
 # {cite:p}`raghu2020anil`. The report's claim is about small changes of barely
 # moving features, so mini-ImageNet is its test; on Omniglot "better on other tasks" is
@@ -301,7 +301,7 @@ table([{"dataset": labels[n], **r} for n, s in studies.items()
 # different question, and there Meta-SGD and MAML do not differ beyond the spread of
 # their seeds. mini-ImageNet is the report's feature-reuse regime, where the primary
 # endpoint, with seeds as the unit, will decide once the five-seed runs have finished;
-# the one preliminary seed decides nothing. The report's own test cannot decide either:
+# the seeds finished so far decide nothing. The report's own test cannot decide either:
 # on Omniglot it separates two trained networks of the same algorithm as readily as two
 # of different ones. The next chapters ask what the inner loop does to each layer's
 # representation, and what pushes the rates negative.

@@ -195,7 +195,7 @@ class MissingRun:
     done: int  # iterations trained so far
     total: int
     minutes: float  # estimated from the run's own log when it has one, else the profile's
-    where: str  # "one CPU core here" or "an H200"
+    where: str  # "one quiet CPU core here" or "an H200"
     command: str  # the command that trains it
 
 
@@ -208,7 +208,8 @@ def missing_run(spec: RunSpec, out: str, study: StudyProfile) -> MissingRun:
                           "an H200", "python scripts/paper_chunk.py --budget SECONDS --out OUT")
     return MissingRun(spec.label(), last_iteration(run_dir(spec, out)),
                       spec.config().n_iterations, estimated_seconds(spec, out) / 60,
-                      "one CPU core here", f"python -m neglr_utils study --profile {study.name}")
+                      "one quiet CPU core here",
+                      f"python -m neglr_utils study --profile {study.name}")
 
 
 def prepare(name: str | StudyProfile, seeds: Sequence[int] | None = None, *,
