@@ -63,6 +63,18 @@ def test_changing_the_eval_artifact_changes_the_table(study, study_root):
     (path / "eval-test.json").write_text(json.dumps(res))
 
 
+def test_the_reports_accuracy_stands_only_beside_mini_imagenet(study):
+    """The report's validation accuracies are mini-ImageNet's: beside an Omniglot study
+    (the tiny profile here) the column is empty, beside a mini-ImageNet one it is set."""
+    report = "report (mini-ImageNet 84×84, validation)"
+    assert study.dataset == "omniglot"
+    assert {r[report] for r in tables.accuracy_rows(study)} == {"—"}
+    mini = dataclasses.replace(study, profile=dataclasses.replace(
+        study.profile, run=study.profile.run.replace(dataset="mini-imagenet")))
+    rows = {r["algorithm"]: r[report] for r in tables.accuracy_rows(mini)}
+    assert rows["maml"] == "≈ 46 %" and rows["meta-sgd"] == "≈ 47 %"
+
+
 def test_table1_is_over_seeds_beside_the_report_and_leaves_out_conv_biases(study):
     rows = {r["layer"]: r for r in tables.table1_rows(study)}
     seed_means = [s.rates["conv1"].mean for s in study.of("meta-sgd")]
