@@ -524,7 +524,7 @@ def _cached(key: str, fingerprint: str, produce: Producer) -> tuple[np.ndarray, 
         cached = json.loads(meta.read_text())
         if cached["fingerprint"] == fingerprint:
             return np.load(npy, mmap_mode="c"), cached["class_names"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError):  # no cache, or a partial/older one: rebuild it
         pass
     arrays: list[np.ndarray] = []
     try:
