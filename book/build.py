@@ -273,6 +273,7 @@ def execute(notebook: Path, layout: Layout, parameters: dict[str, object], timeo
             raise _failure(notebook, final, running, failed, err) from err
     seconds = time.perf_counter() - start
     hide_default_parameters(running)
+    figure_alt_text(running)
     relative_paths(running, notebook, final)
     running.replace(final)
     failed.unlink(missing_ok=True)
@@ -304,6 +305,18 @@ def hide_default_parameters(path: Path) -> None:
             tags.append("remove-cell")
         if "injected-parameters" in tags and "hide-cell" not in tags:
             tags.append("hide-cell")
+    nbformat.write(nb, path)
+
+
+def figure_alt_text(path: Path) -> None:
+    """Give each figure's image its caption as alt text (``mystnb.image.alt``), unless the
+    cell sets one: myst-nb's default alt text is the image's file path."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        mystnb = cell.metadata.get("mystnb", {})
+        caption = mystnb.get("figure", {}).get("caption")
+        if caption and "alt" not in mystnb.get("image", {}):
+            mystnb.setdefault("image", {})["alt"] = caption
     nbformat.write(nb, path)
 
 

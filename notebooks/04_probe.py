@@ -173,7 +173,7 @@ table_group(table(
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-endpoint", "caption": "The primary endpoint Δ per dataset: each seed's mean with its 95 % interval over task pairs, and the mean over seeds with its 95 % t-interval over seeds; grey: the equivalence margin (± the report's effect); dashed: the report's effect."}}
 verdicts = {n: verdict(s.probes, s.profile.probe) for n, s in studies.items()}
-fig, axes = plt.subplots(len(verdicts), 1, figsize=(7, 2.4 + 1.3 * len(verdicts)),
+fig, axes = plt.subplots(len(verdicts), 1, figsize=(10, 1.2 + 2.2 * len(verdicts)),
                          squeeze=False)
 for ax, (n, v) in zip(axes[:, 0], verdicts.items(), strict=True):
     plot_endpoint(*tables.endpoint_data(v), v.margin, ax, report_effect=published.effect())

@@ -75,7 +75,10 @@ sims = {n: {(a, c): similarity(s, a, c) for a in ALGOS
 # query images, *off-task* task $B$'s images (the probe's task pairs). The relative
 # weight change of a layer is $\lVert\theta'_A - \theta\rVert / \lVert\theta\rVert$. Each
 # run is measured on the first task pairs of its dataset's probe and contributes its mean;
-# intervals are 95 % t-intervals over training seeds.
+# intervals are 95 % t-intervals over training seeds. CKA and accuracies lie in [0, 1],
+# a t-interval does not know it: with three seeds (its t-factor is 4.3) an interval that
+# runs past 0 or 1 says the seeds disagree that much, not that a value outside is
+# possible.
 
 # %% tags=["remove-input"]
 Markdown("; ".join(f"{s.profile.label}: {next(v.n_pairs for v in sims[n].values() if v)} "

@@ -388,3 +388,37 @@ def test_kernel_lines_print_the_last_state_of_each_line(monkeypatch) -> None:
     printed: list[str] = []
     lines.write("\rrun:  50%|#####     | 5/10\rrun: 100%|##########| 10/10\nwarning\n")
     assert printed == ["      [1/1] x: run: 100%|##########| 10/10", "      [1/1] x: warning"]
+
+
+def figure_alts(html: str) -> list[str]:
+    """The alt text of every image inside a numbered figure of a page."""
+    return [alt for block in re.findall(r"<figure\b.*?</figure>", html, flags=re.S)
+            for alt in re.findall(r'<img\b[^>]*\balt="([^"]*)"', block)]
+
+
+def test_figures_have_their_caption_as_alt_text(built_book: Path) -> None:
+    """A figure's image describes itself (its caption), not its file path."""
+    alts = [a for chapter in CHAPTERS
+            for a in figure_alts((built_book / f"{chapter}.html").read_text())]
+    assert alts, "no figure found in any chapter"
+    bad = [a for a in alts if not a.strip() or a.endswith((".png", ".svg", ".jpg"))]
+    assert not bad, f"{len(bad)} of {len(alts)} figures have a path as alt text: {bad[:2]}"
+
+
+def test_figure_alt_text_keeps_a_cell_own(tmp_path: Path, monkeypatch) -> None:
+    """The build copies a figure's caption to its alt text, unless the cell sets one."""
+    monkeypatch.syspath_prepend(str(REPO / "book"))
+    import build
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("1", metadata={"mystnb": {"figure": {"caption": "A plot."}}}),
+        nbformat.v4.new_code_cell("2", metadata={"mystnb": {
+            "figure": {"caption": "Long."}, "image": {"alt": "Own."}}}),
+        nbformat.v4.new_code_cell("3")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    build.figure_alt_text(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].metadata["mystnb"]["image"]["alt"] == "A plot."
+    assert cells[1].metadata["mystnb"]["image"]["alt"] == "Own."
+    assert "mystnb" not in cells[2].metadata

@@ -151,3 +151,15 @@ def test_scorecard_covers_every_claim_with_a_status(study):
     assert placebo.status == "not testable here" and placebo.n_seeds == 2  # 2 pairs < 3
     rows = tables.scorecard_rows(claims, {"tiny": "ours"})
     assert all(r["status, ours"].split(" (")[0] in STATUSES for r in rows)
+
+
+def test_choices_rows_give_each_profile_its_own_column():
+    """The unstated settings per dataset: Omniglot's probe pairs are independent,
+    mini-ImageNet's class-disjoint (one column per profile, not the first one's values)."""
+    from neglr_utils.runs.profiles import CPU, CPU_MINI
+
+    rows = {r["setting"]: r for r in tables.choices_rows([CPU_MINI, CPU])}
+    off = rows["probe off-task task B"]
+    assert off[CPU_MINI.label] == "class-disjoint from A"
+    assert off[CPU.label] == "independent of A"
+    assert list(off) == ["setting", CPU_MINI.label, CPU.label, "parameter"]

@@ -111,12 +111,15 @@ def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]],
     and the report's values last, ``ncols`` panels per row."""
     n = len(panels) + 1
     rows = -(-n // ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, 4.8 * rows), squeeze=False)
     flat = list(axes.flat)
     for ax, (name, fig7) in zip(flat, panels.items(), strict=False):
         plot_figure7(fig7, ax, unit=(units or {}).get(name, "seeds"))
         title(ax, name, 40)
     plot_report_figure7(flat[n - 1])
+    for ax in flat[:n]:  # below the tick labels: inside, a legend can hide error bars
+        if ax.get_legend() is not None:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=10)
     title(flat[n - 1], "report: mini-ImageNet 84×84, 64 filters, 60,000 it.", 40)
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -137,15 +140,14 @@ def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Inte
     ax.errorbar(over.mean, len(seeds), xerr=over.half if np.isfinite(over.half) else 0,
                 fmt="D", color="k", capsize=4,
                 label=f"over {over.n} seeds (95% t-CI)" if over.n > 1 else "mean over seeds")
-    if over.n < 2:  # no interval over seeds from one seed
-        ax.text(over.mean, len(seeds), "  one seed: no interval over seeds", va="center")
     ax.axvspan(-margin, margin, color="0.85", zorder=0, label=f"equivalence margin ±{margin:.4f}")
     if report_effect is not None:
         ax.axvline(report_effect, color=COLORS["meta-sgd"], ls="--", label="report's effect")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, [f"seed {s}" for s in seeds] + ["over seeds"])
+    over_label = "over seeds" if over.n > 1 else "one seed:\nno interval"
+    ax.set_yticks(y, [f"seed {s}" for s in seeds] + [over_label])
     ax.set_xlabel("Δ = (off − pre_b)[Meta-SGD] − (off − pre_b)[MAML]")
-    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    _legend(ax, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return ax
 
 

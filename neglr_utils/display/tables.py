@@ -305,26 +305,30 @@ def profile_rows(profiles: Sequence[Profile]) -> list[dict[str, str]]:
             for p in profiles]
 
 
-def choices_rows(profile: Profile) -> list[dict[str, str]]:
-    """The settings the report does not state, with the value this book used."""
-    m, probe = profile.run.meta, profile.probe
-    init = (f"constant = inner_lr = {m.inner_lr}" if m.rate_init == "constant"
-            else f"uniform on {m.rate_init_range}")
-    return [
-        {"setting": "Meta-SGD rate initialisation", "ours": init, "parameter": "meta.rate_init"},
-        {"setting": "meta learning rate (Adam)", "ours": str(profile.run.meta_lr),
-         "parameter": "meta_lr"},
-        {"setting": "BatchNorm mode", "ours": "batch statistics, train and test (transductive)",
-         "parameter": "meta.query_bn (ablation: support)"},
-        {"setting": "rates learned for BatchNorm parameters",
-         "ours": "yes, one per parameter like every other" if m.adapt == "all" else "no",
-         "parameter": "meta.adapt"},
-        {"setting": "probe data split", "ours": probe.split, "parameter": "ProbeConfig.split"},
-        {"setting": "probe BatchNorm batches", "ours": probe.bn_mode,
-         "parameter": "ProbeConfig.bn_mode"},
-        {"setting": "probe off-task task B", "ours": "class-disjoint from A" if probe.disjoint
-         else "independent of A", "parameter": "ProbeConfig.disjoint"},
-    ]
+def choices_rows(profiles: Sequence[Profile]) -> list[dict[str, str]]:
+    """The settings the report does not state, with the value each profile uses (one
+    column per profile, headed by its label)."""
+    def values(profile: Profile) -> list[str]:
+        m, probe = profile.run.meta, profile.probe
+        return [f"constant = inner_lr = {m.inner_lr}" if m.rate_init == "constant"
+                else f"uniform on {m.rate_init_range}",
+                str(profile.run.meta_lr),
+                "batch statistics, train and test (transductive)"
+                if m.query_bn == "transductive" else f"query uses the {m.query_bn} statistics",
+                "yes, one per parameter like every other" if m.adapt == "all" else "no",
+                probe.split, probe.bn_mode,
+                "class-disjoint from A" if probe.disjoint else "independent of A"]
+
+    settings = [("Meta-SGD rate initialisation", "meta.rate_init"),
+                ("meta learning rate (Adam)", "meta_lr"),
+                ("BatchNorm mode", "meta.query_bn (ablation: support)"),
+                ("rates learned for BatchNorm parameters", "meta.adapt"),
+                ("probe data split", "ProbeConfig.split"),
+                ("probe BatchNorm batches", "ProbeConfig.bn_mode"),
+                ("probe off-task task B", "ProbeConfig.disjoint")]
+    columns = {p.label: values(p) for p in profiles}
+    return [{"setting": name, **{label: v[i] for label, v in columns.items()},
+             "parameter": param} for i, (name, param) in enumerate(settings)]
 
 
 def run_rows(studies: Mapping[str, Study]) -> list[dict[str, Any]]:
