@@ -67,18 +67,20 @@ claims = scorecard(studies)
 # ## The answer
 #
 # - **Negative rates.** Meta-SGD's mean inner rate is negative in
-#   {glue:text}`omni-neg` of the four conv layers on Omniglot (three seeds) and in
-#   {glue:text}`mini-neg` on mini-ImageNet ({glue:text}`mini-neg-label`): the report's
-#   pattern, all four negative, is **not reproduced**; Meta-SGD learns rates of both signs.
+#   {glue:text}`omni-neg` of the four conv layers on Omniglot ({glue:text}`omni-seeds`)
+#   and in {glue:text}`mini-neg` on mini-ImageNet ({glue:text}`mini-neg-label`): the
+#   report's pattern, all four negative, is **not reproduced**; Meta-SGD learns rates of
+#   both signs.
 # - **The report's test.** Between two models of the *same* algorithm, the report's t-test
-#   over task pairs gives p below its 0.00044 for {glue:text}`omni-placebo` pairs on
-#   Omniglot. So p = 0.00044 from one model per algorithm is **no evidence** that the
-#   algorithms differ: any two trained networks differ that much.
+#   over task pairs gives p below its 0.00044 for {glue:text}`placebo-text`. So
+#   p = 0.00044 from one model per algorithm is **no evidence** that the algorithms
+#   differ: any two trained networks differ that much.
 # - **"Universal features."** The claim can only be tested where adaptation barely moves
 #   the features, as in the report: mini-ImageNet. There the five-seed, 10,000-iteration
-#   runs are still training ({glue:text}`mini-done`); the seeds finished so far give
-#   Δ = {glue:text}`mini-delta` (the report: {glue:text}`rep-delta`), which decides
-#   nothing yet. On Omniglot, a different regime, Δ = {glue:text}`omni-delta`: inconclusive.
+#   runs stand at {glue:text}`mini-done`; the seeds finished so far give
+#   Δ = {glue:text}`mini-delta` (the report: {glue:text}`rep-delta`):
+#   {glue:text}`mini-delta-status`. On Omniglot, a different regime,
+#   Δ = {glue:text}`omni-delta`: {glue:text}`omni-delta-status`.
 
 # %% tags=["hide-cell"]
 def n_negative(study):
@@ -96,7 +98,12 @@ delta = {n: c for n, c in next(c for c in claims if c.rule == "delta").findings.
 glue_text("omni-neg", str(n_negative(omniglot)))
 glue_text("mini-neg", str(n_negative(mini)) if mini else "—")
 glue_text("mini-neg-label", tables.scale_label(mini) if mini else "no run yet")
-glue_text("omni-placebo", placebo.detail.split(" same-")[0] if placebo.value else "—")
+placebo_texts = [f"{f.detail.split(' same-')[0]} same-algorithm pairs on "
+                 f"{studies[n].profile.label}"
+                 for n, f in next(c for c in claims if c.rule == "calibration").findings.items()
+                 if f.value is not None and studies[n].profile.trainable]
+glue_text("placebo-text", " and ".join(placebo_texts) or "no dataset with 3 such pairs yet")
+glue_text("omni-seeds", tables.seeds_text(len(omniglot.profile.seeds)))
 n_started = 0 if mini_main is None else sum(
     0 < r.iteration and not r.finished for r in mini_main.runs.values())
 glue_text("mini-done", "not in this book" if mini_main is None else
@@ -106,6 +113,8 @@ glue_text("mini-done", "not in this book" if mini_main is None else
 glue_text("mini-delta", tables.finding_text(delta[mini.name], "change") if mini else "—")
 glue_text("rep-delta", fmt(published.effect(), "change"))
 glue_text("omni-delta", tables.finding_text(delta[omniglot.name], "change"))
+glue_text("mini-delta-status", tables.status_text(delta[mini.name]) if mini else "no run yet")
+glue_text("omni-delta-status", tables.status_text(delta[omniglot.name]))
 
 # %% tags=["remove-input"]
 conv_claim = next(c for c in claims if c.rule == "all conv").findings[omniglot.name]
@@ -150,7 +159,7 @@ table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
 # 95 % intervals over three seeds: a **rapid-learning** regime (its last conv layer and
 # head move, chapter 5). On mini-ImageNet 32×32 ({glue:text}`mini-label`) the change is
 # {glue:text}`mini-on-maml` (MAML) and {glue:text}`mini-on-msgd` (Meta-SGD), with 95 %
-# intervals over the task pairs of its one seed: **feature reuse**, as in the report.
+# intervals over {glue:text}`mini-unit`: **feature reuse**, as in the report.
 # mini-ImageNet is therefore the primary test of the report's claim and Omniglot the
 # contrast that shows what the probe measures when features do move.
 
@@ -165,6 +174,8 @@ for algo, key in (("maml", "maml"), ("meta-sgd", "msgd")):
     glue_text(f"omni-on-{key}", fmt(on_change(omniglot, algo), "change"))
     glue_text(f"mini-on-{key}", fmt(on_change(mini, algo), "change") if mini else "not probed")
 glue_text("mini-label", tables.scale_label(mini) if mini else "no run yet")
+mini_n = delta[mini.name].n_seeds if mini else 0  # seeds with both algorithms probed
+glue_text("mini-unit", "the task pairs of its one seed" if mini_n < 2 else f"its {mini_n} seeds")
 
 # %% tags=["remove-input"]
 omni_on = [on_change(omniglot, a) for a in ("maml", "meta-sgd")]
