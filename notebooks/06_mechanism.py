@@ -40,6 +40,7 @@ from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
 from neglr_utils.display.plots import plot_sign_sweep, style, title
+from neglr_utils.runs.probes import select
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
                  seeds=seeds)
@@ -172,7 +173,7 @@ plt.show()
 # change on Omniglot is {glue:text}`omni-sweep` (means over three seeds): **no multiplier
 # moves it beyond the spread over seeds**, so the sign of the conv rates is not shown to
 # matter there. On mini-ImageNet ({glue:text}`mini-label`) it is {glue:text}`mini-sweep`,
-# intervals over the task pairs of one model: a hint, not an answer.
+# {glue:text}`mini-sweep-unit`.
 
 # %% tags=["hide-cell"]
 def sweep_text(sw):
@@ -185,6 +186,11 @@ mini = next((n for n, s in studies.items() if s.dataset == "mini-imagenet"), Non
 glue_text("omni-sweep", sweep_text(sweeps[omni]))
 glue_text("mini-sweep", sweep_text(sweeps[mini]) if mini else "not probed")
 glue_text("mini-label", tables.scale_label(studies[mini]) if mini else "no run yet")
+n_swept = 0 if mini is None else len({r.run.seed for r in select(
+    studies[mini].probes, algo="meta-sgd", config=studies[mini].profile.probe)
+    if r.condition.conv_factor == -1.0})
+glue_text("mini-sweep-unit", "intervals over the task pairs of one model: a hint, not an answer"
+          if n_swept < 2 else f"means with 95 % intervals over {n_swept} seeds")
 
 # %% tags=["remove-input"]
 check(all(v["off"] is None or (v["off"].low <= 0 <= v["off"].high)
