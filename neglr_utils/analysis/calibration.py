@@ -100,6 +100,13 @@ class Calibration:
         return self.n_placebo_below / len(self.placebo) if self.placebo else float("nan")
 
 
+def median_p(pairs: Sequence[PlaceboPair]) -> float:
+    """The median p-value of ``pairs`` (the mean of the middle two for an even count)."""
+    if not pairs:
+        raise ValueError("median_p needs at least one pair")
+    return float(np.median([p.p for p in pairs]))
+
+
 def calibrate(results: Sequence[ProbeResult], config: ProbeConfig, threshold: float,
               form: str = "off − pre_b", algos: Sequence[str] | None = None) -> Calibration:
     """The report's paired t-test over task pairs for every pair of runs (as trained, the

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..analysis import published
-from ..analysis.calibration import Calibration
+from ..analysis.calibration import Calibration, median_p
 from ..analysis.endpoints import (
     CHANGES,
     Verdict,
@@ -240,8 +240,7 @@ def calibration_rows(cals: Sequence[tuple[str, Calibration]]) -> list[dict[str, 
                 rows.append({"dataset": label, "statistic": c.form, "pairs of models": kind,
                              "pairs": str(len(pairs)),
                              f"p < {c.threshold:g}": f"{below} ({below / len(pairs):.0%})",
-                             "median p": fmt(float(sorted(p.p for p in pairs)[len(pairs) // 2]),
-                                             "p")})
+                             "median p": fmt(median_p(pairs), "p")})
     return rows
 
 

@@ -1,0 +1,69 @@
+"""The placebo calibration of the report's test (`neglr_utils.analysis.calibration`)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from neglr_utils.analysis.calibration import calibrate, check_same_tasks, form_values, median_p
+from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
+
+CFG = ProbeConfig(n_iterations=40)
+N = 40
+
+
+def acc(seed: int, shift: float) -> PairAccuracies:
+    """Accuracies of one model on the same ``N`` task pairs, off-task moved by ``shift``."""
+    rng = np.random.default_rng(seed)
+    pre_a, pre_b = rng.integers(0, 50, N) / 50, rng.integers(0, 50, N) / 50
+    return PairAccuracies(pre_a, np.clip(pre_a + rng.normal(0, 0.02, N), 0, 1),
+                          np.clip(pre_b + shift + rng.normal(0, 0.02, N), 0, 1), pre_b)
+
+
+def result(algo: str, seed: int, shift: float, config: ProbeConfig = CFG) -> ProbeResult:
+    key = RunKey(algo, seed, "omniglot", "cpu", f"h{algo}{seed}", 10, True)
+    return ProbeResult(key, TRAINED, config, acc(100 * seed + len(algo), shift), 10, 0.0,
+                       1.0, "cpu")
+
+
+RESULTS = [result("maml", s, -0.01 * s) for s in range(3)] + [
+    result("meta-sgd", s, 0.02 * s) for s in range(3)]
+
+
+@pytest.mark.parametrize("form", ["off − pre_b", "off − on"])
+def test_every_pair_of_runs_is_tested_the_report_way(form):
+    cal = calibrate(RESULTS, CFG, 0.00044, form=form)
+    assert len(cal.pairs) == 15  # 6 runs: 6 * 5 / 2 pairs
+    assert len(cal.placebo) == 6 and len(cal.between) == 9  # 3 + 3 same-algorithm pairs
+    by_key = {(r.run.algo, r.run.seed): r for r in RESULTS}
+    for pair in cal.pairs:
+        x = form_values(by_key[(pair.algo_x, pair.seed_x)].acc, form)
+        y = form_values(by_key[(pair.algo_y, pair.seed_y)].acc, form)
+        assert pair.p == pytest.approx(sps.ttest_rel(x, y).pvalue, rel=1e-9)
+        assert pair.mean_diff == pytest.approx(float(np.mean(x - y)))
+    assert cal.n_placebo_below == sum(p.p < 0.00044 for p in cal.placebo)
+
+
+def test_algos_restrict_the_runs():
+    cal = calibrate(RESULTS + [result("meta-sgd-positive", 0, 0.0)], CFG, 0.00044,
+                    algos=("maml", "meta-sgd"))
+    assert {p.algo_x for p in cal.pairs} | {p.algo_y for p in cal.pairs} == {"maml", "meta-sgd"}
+
+
+def test_runs_probed_on_other_task_pairs_are_refused():
+    other = result("maml", 5, 0.0, dataclasses.replace(CFG, seed=CFG.seed + 1))
+    check_same_tasks(RESULTS)  # the same pairs: no error
+    with pytest.raises(ValueError, match="different task pairs"):
+        check_same_tasks(RESULTS + [other])
+    with pytest.raises(ValueError, match="same ProbeConfig"):
+        calibrate(RESULTS + [dataclasses.replace(other, config=CFG, n_query=15)], CFG, 0.00044)
+
+
+def test_median_p_of_an_even_count_is_the_mean_of_the_middle_two():
+    pairs = calibrate(RESULTS[:2] + RESULTS[3:5], CFG, 0.00044).pairs  # 6 pairs
+    ps = sorted(p.p for p in pairs)
+    assert median_p(pairs) == pytest.approx((ps[2] + ps[3]) / 2)
+    assert median_p(pairs[:3]) == pytest.approx(sorted(p.p for p in pairs[:3])[1])
+    with pytest.raises(ValueError):
+        median_p(())
