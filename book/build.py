@@ -315,8 +315,8 @@ def figure_alt_text(path: Path) -> None:
     for cell in nb.cells:
         mystnb = cell.metadata.get("mystnb", {})
         caption = mystnb.get("figure", {}).get("caption")
-        if caption and "alt" not in mystnb.get("image", {}):
-            mystnb.setdefault("image", {})["alt"] = caption
+        if caption and "alt" not in mystnb.get("image", {}):  # math read as plain text
+            mystnb.setdefault("image", {})["alt"] = re.sub(r"[$\\]", "", caption)
     nbformat.write(nb, path)
 
 

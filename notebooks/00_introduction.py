@@ -38,13 +38,15 @@ seeds = None  # None: each dataset profile's own training seeds
 # %% tags=["hide-cell"]
 from neglr_utils import PROFILES, get_study, load_studies
 from neglr_utils.analysis import published
-from neglr_utils.analysis.calibration import calibrate, median_p
+from neglr_utils.analysis.calibration import calibrate
 from neglr_utils.analysis.endpoints import change_over_seeds
 from neglr_utils.analysis.results import table1
 from neglr_utils.analysis.scorecard import RULES, scorecard
+from neglr_utils.core.probe import TRAINED
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
+from neglr_utils.runs.probes import select
 from neglr_utils.runs.study import prepare
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
@@ -71,17 +73,16 @@ claims = scorecard(studies)
 #   and in {glue:text}`mini-neg` on mini-ImageNet ({glue:text}`mini-neg-label`): the
 #   report's pattern, all four negative, is **not reproduced**; Meta-SGD learns rates of
 #   both signs.
-# - **The report's test.** Between two models of the *same* algorithm, the report's t-test
-#   over task pairs gives p below its 0.00044 for {glue:text}`placebo-text`: there
-#   p = 0.00044 from one model per algorithm is **no evidence** that the algorithms
-#   differ, since two trained networks of one algorithm differ that much. On
-#   mini-ImageNet, the report's regime, {glue:text}`mini-placebo`.
+# - **The report's test.** Between two models of the *same* algorithm on Omniglot, the
+#   report's t-test over task pairs gives {glue:text}`omni-placebo`: there p = 0.00044
+#   from one model per algorithm is **no evidence** that the algorithms differ, since two
+#   trained networks of one algorithm differ that much. On mini-ImageNet, the report's
+#   regime, {glue:text}`mini-placebo`.
 # - **"Universal features."** The claim can only be tested where adaptation barely moves
-#   the features, as in the report: mini-ImageNet. There the five-seed, 10,000-iteration
-#   runs stand at {glue:text}`mini-done`; the seeds finished so far give
-#   Δ = {glue:text}`mini-delta` (the report: {glue:text}`rep-delta`):
-#   {glue:text}`mini-delta-status`. On Omniglot, a different regime,
-#   Δ = {glue:text}`omni-delta`: {glue:text}`omni-delta-status`.
+#   the features, as in the report: mini-ImageNet. There {glue:text}`mini-plan`; the
+#   seeds finished so far give Δ = {glue:text}`mini-delta` (the report:
+#   {glue:text}`rep-delta`): {glue:text}`mini-delta-status`. On Omniglot, a different
+#   regime, Δ = {glue:text}`omni-delta`: {glue:text}`omni-delta-status`.
 
 # %% tags=["hide-cell"]
 def n_negative(study):
@@ -99,27 +100,34 @@ delta = {n: c for n, c in next(c for c in claims if c.rule == "delta").findings.
 glue_text("omni-neg", str(n_negative(omniglot)))
 glue_text("mini-neg", str(n_negative(mini)) if mini else "—")
 glue_text("mini-neg-label", tables.scale_label(mini) if mini else "no run yet")
-placebo_texts = [f"{f.detail.split(' same-')[0]} same-algorithm pairs on "
-                 f"{studies[n].profile.label}"
-                 for n, f in next(c for c in claims if c.rule == "calibration").findings.items()
-                 if f.value is not None and studies[n].profile.trainable]
-glue_text("placebo-text", " and ".join(placebo_texts) or "no dataset with 3 such pairs yet")
-mini_cal = calibrate(mini_main.probes, mini_main.profile.probe, published.FIGURE7_P,
-                     algos=("maml", "meta-sgd")) if mini_main else None
-glue_text("mini-placebo", "no model is probed yet" if mini_cal is None else
-          "no two models of one algorithm are probed yet" if not mini_cal.placebo else
-          f"{mini_cal.n_placebo_below} of {len(mini_cal.placebo)} same-algorithm pairs give "
-          f"p below it (median p "
-          f"{fmt(median_p(mini_cal.placebo), 'p')})"
-          + ("; whether the test is calibrated there, the five-seed runs will say"
-             if len(mini_cal.placebo) < 3 else ""))
-glue_text("omni-seeds", tables.seeds_text(len(omniglot.profile.seeds)))
-n_started = 0 if mini_main is None else sum(
-    0 < r.iteration and not r.finished for r in mini_main.runs.values())
-glue_text("mini-done", "not in this book" if mini_main is None else
-          f"{sum(r.finished for r in mini_main.runs.values())} of "
-          f"{len(mini_main.profile.seeds) * 3} finished"
-          + (f", {n_started} part-trained" if n_started else ""))
+
+
+def placebo_of(study):
+    return calibrate(study.probes, study.profile.probe, published.FIGURE7_P,
+                     algos=("maml", "meta-sgd"))
+
+
+def probed_seeds(study):
+    """Seeds probed for both MAML and Meta-SGD (the unit of the changes' intervals)."""
+    return min(len(select(study.probes, algo=a, condition=TRAINED, config=study.profile.probe))
+               for a in ("maml", "meta-sgd"))
+
+
+omni_cal = placebo_of(omniglot)
+glue_text("omni-placebo", f"p below its {published.FIGURE7_P:g} in "
+          f"{omni_cal.n_placebo_below} of {len(omni_cal.placebo)} same-algorithm pairs")
+glue_text("mini-placebo", "no model is probed yet" if mini_main is None else
+          tables.placebo_text(placebo_of(mini_main), len(mini_main.profile.seeds)))
+glue_text("omni-seeds", tables.seeds_text(len(table1(omniglot)["conv1"].seeds)))
+if mini_main is None:
+    glue_text("mini-plan", "this book has no run")
+else:
+    done = sum(r.finished for r in mini_main.runs.values())
+    started = sum(0 < r.iteration and not r.finished for r in mini_main.runs.values())
+    glue_text("mini-plan", f"{done} of the {len(mini_main.profile.seeds) * 3} planned runs "
+              f"({len(mini_main.profile.seeds)} seeds of MAML, Meta-SGD and positive "
+              f"Meta-SGD, {mini_main.profile.run.n_iterations:,} iterations) have finished"
+              + (f" and {started} are part-trained" if started else ""))
 glue_text("mini-delta", tables.finding_text(delta[mini.name], "change") if mini else "—")
 glue_text("rep-delta", fmt(published.effect(), "change"))
 glue_text("omni-delta", tables.finding_text(delta[omniglot.name], "change"))
@@ -166,7 +174,7 @@ table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
 #
 # On Omniglot 28×28 adaptation raises the head-free accuracy on the adapted task by
 # {glue:text}`omni-on-maml` (MAML) and {glue:text}`omni-on-msgd` (Meta-SGD), means with
-# 95 % intervals over {glue:text}`omni-seeds`: a **rapid-learning** regime (its last conv layer and
+# 95 % intervals over {glue:text}`omni-unit`: a **rapid-learning** regime (its last conv layer and
 # head move, chapter 5). On mini-ImageNet 32×32 ({glue:text}`mini-label`) the change is
 # {glue:text}`mini-on-maml` (MAML) and {glue:text}`mini-on-msgd` (Meta-SGD), with 95 %
 # intervals over {glue:text}`mini-unit`: **feature reuse**, as in the report.
@@ -184,8 +192,9 @@ for algo, key in (("maml", "maml"), ("meta-sgd", "msgd")):
     glue_text(f"omni-on-{key}", fmt(on_change(omniglot, algo), "change"))
     glue_text(f"mini-on-{key}", fmt(on_change(mini, algo), "change") if mini else "not probed")
 glue_text("mini-label", tables.scale_label(mini) if mini else "no run yet")
-mini_n = delta[mini.name].n_seeds if mini else 0  # seeds with both algorithms probed
-glue_text("mini-unit", "the task pairs of its one seed" if mini_n < 2 else f"its {mini_n} seeds")
+for key, study in (("omni-unit", omniglot), ("mini-unit", mini)):
+    n = probed_seeds(study) if study else 0
+    glue_text(key, "the task pairs of its one seed" if n < 2 else f"its {n} seeds")
 
 # %% tags=["remove-input"]
 omni_on = [on_change(omniglot, a) for a in ("maml", "meta-sgd")]

@@ -216,16 +216,11 @@ table_group(table(tables.accuracy_rows(s), f"Meta-test accuracy with the head af
 
 # %% tags=["remove-input"]
 steps_rows = collect(load_sweep("sweeps/inner-steps.toml"))
-
-
-def plural(n, word):
-    return f"{n} {word}{'s' if n != 1 else ''}"
-
-
 glue_text("steps-seeds", "; ".join(
-    f"{plural(dict(r.settings)['n_inner_steps'], 'step')}: {plural(len(r.seeds), 'seed')} "
-    f"({', '.join(map(str, r.seeds))})"
-    for r in sorted(steps_rows, key=lambda r: dict(r.settings)["n_inner_steps"])))
+    f"{tables.plural(dict(r.settings)['n_inner_steps'], 'step')}: "
+    f"{tables.seeds_text(len(r.seeds))} ({', '.join(map(str, r.seeds))})"
+    for r in sorted(steps_rows, key=lambda r: dict(r.settings)["n_inner_steps"]))
+    or "none yet")
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-inner-steps", "caption": "Mean learned rate per conv layer of Meta-SGD (Omniglot 28×28, 32 filters, 5,000 iterations) against the number of inner steps it was trained with; 95 % intervals over the seeds finished at each point."}}
 x, series = sweep_series(steps_rows, "n_inner_steps",

@@ -206,7 +206,7 @@ table_group(table(
 # 0.044 % of the time. On Omniglot {glue:text}`omni-placebo` same-algorithm pairs fall
 # below it (the pairs share models, so this share describes, it does not test). **The
 # report's p = 0.00044 is therefore no evidence that the algorithms differ**: two trained
-# networks of one algorithm differ by that much. On mini-ImageNet
+# networks of one algorithm differ by that much. On mini-ImageNet,
 # {glue:text}`mini-placebo`.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-calibration", "caption": "The placebo: p-values of the report's paired t-test over task pairs (off − pre on task B, compared between two models pair by pair) for every two models of a dataset, grey when both are of the same algorithm (MAML or Meta-SGD, only the seed differs), red when they are of different algorithms; dashed: the report's p."}}
@@ -230,14 +230,8 @@ table(tables.calibration_rows([(labels[n], c) for n, c in cals.items()]
 # %% tags=["hide-cell"]
 omni_cal = next(c for n, c in cals.items() if studies[n].dataset == "omniglot")
 glue_text("omni-placebo", f"{omni_cal.n_placebo_below} of {len(omni_cal.placebo)}")
-mini_cal = next((c for n, c in cals.items()
-                 if studies[n].dataset == "mini-imagenet" and studies[n].profile.trainable), None)
-glue_text("mini-placebo", "no model is probed yet" if mini_cal is None else
-          "one model per algorithm is probed so far: no same-algorithm pair yet"
-          if not mini_cal.placebo else
-          f"{mini_cal.n_placebo_below} of {len(mini_cal.placebo)} same-algorithm pairs fall "
-          "below it" + (" (a share from fewer than three pairs says little; the five-seed "
-                        "runs will give twenty)" if len(mini_cal.placebo) < 3 else ""))
+glue_text("mini-placebo", "no model is probed yet" if mini_main is None else
+          tables.placebo_text(cals[mini_main.name], len(mini_main.profile.seeds)))
 
 # %% tags=["remove-input"]
 check(omni_cal.fraction_placebo_below > 0.05,
@@ -314,7 +308,7 @@ table([{"dataset": labels[n], **r} for n, s in studies.items()
 # different question, and there Meta-SGD and MAML do not differ beyond the spread of
 # their seeds. mini-ImageNet is the report's feature-reuse regime, where the primary
 # endpoint, with seeds as the unit, decides; with the seeds finished so far it is
-# {glue:text}`mini-status`. The report's own test cannot decide either:
+# {glue:text}`mini-status`. The report's own test cannot decide:
 # on Omniglot it separates two trained networks of the same algorithm as readily as two
 # of different ones. The next chapters ask what the inner loop does to each layer's
 # representation, and what pushes the rates negative.

@@ -75,10 +75,10 @@ sims = {n: {(a, c): similarity(s, a, c) for a in ALGOS
 # query images, *off-task* task $B$'s images (the probe's task pairs). The relative
 # weight change of a layer is $\lVert\theta'_A - \theta\rVert / \lVert\theta\rVert$. Each
 # run is measured on the first task pairs of its dataset's probe and contributes its mean;
-# intervals are 95 % t-intervals over training seeds. CKA and accuracies lie in [0, 1],
-# a t-interval does not know it: with three seeds (its t-factor is 4.3) an interval that
-# runs past 0 or 1 says the seeds disagree that much, not that a value outside is
-# possible.
+# intervals are 95 % t-intervals over training seeds. CKA and accuracies lie in [0, 1];
+# a t-interval does not know it: with two or three seeds (t-factors 12.7 and 4.3) an
+# interval that runs past 0 or 1 says the seeds disagree that much, not that a value
+# outside is possible.
 
 # %% tags=["remove-input"]
 Markdown("; ".join(f"{s.profile.label}: {next(v.n_pairs for v in sims[n].values() if v)} "
@@ -123,9 +123,8 @@ table_group(table(change_rows(n), f"Relative weight change per layer in the inne
 # %% [markdown]
 # On mini-ImageNet ({glue:text}`mini-label`) every algorithm keeps its conv1–conv3
 # representations almost unchanged (CKA at least {glue:text}`mini-min-cka`) and changes
-# the head more than any conv layer (its CKA: {glue:text}`mini-head`; Meta-SGD's head,
-# with its larger learned rates, moves most): **feature reuse**, as Raghu et al. found
-# for MAML.
+# the head more than any conv layer (its CKA: {glue:text}`mini-head`; Meta-SGD's head
+# moves most): **feature reuse**, as Raghu et al. found for MAML.
 # On Omniglot conv4 moves further (CKA {glue:text}`omni-conv4` for Meta-SGD, against
 # {glue:text}`mini-conv4` on mini-ImageNet): the rapid-learning regime of chapter 4 is
 # visible layer by layer. A layer whose representation does not move cannot make the

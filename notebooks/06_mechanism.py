@@ -170,10 +170,10 @@ plt.show()
 
 # %% [markdown]
 # With its conv rates flipped (×−1), as trained (×1) and zeroed (×0), Meta-SGD's off-task
-# change on Omniglot is {glue:text}`omni-sweep` (means over three seeds): **no multiplier
+# change on Omniglot is {glue:text}`omni-sweep` (means over its seeds): **no multiplier
 # moves it beyond the spread over seeds**, so the sign of the conv rates is not shown to
-# matter there. On mini-ImageNet ({glue:text}`mini-label`) it is {glue:text}`mini-sweep`,
-# {glue:text}`mini-sweep-unit`.
+# matter there. On mini-ImageNet ({glue:text}`mini-label`) it is
+# {glue:text}`mini-sweep`{glue:text}`mini-sweep-unit`.
 
 # %% tags=["hide-cell"]
 def sweep_text(sw):
@@ -186,11 +186,13 @@ mini = next((n for n, s in studies.items() if s.dataset == "mini-imagenet"), Non
 glue_text("omni-sweep", sweep_text(sweeps[omni]))
 glue_text("mini-sweep", sweep_text(sweeps[mini]) if mini else "not probed")
 glue_text("mini-label", tables.scale_label(studies[mini]) if mini else "no run yet")
-n_swept = 0 if mini is None else len({r.run.seed for r in select(
-    studies[mini].probes, algo="meta-sgd", config=studies[mini].profile.probe)
-    if r.condition.conv_factor == -1.0})
-glue_text("mini-sweep-unit", "intervals over the task pairs of one model: a hint, not an answer"
-          if n_swept < 2 else f"means with 95 % intervals over {n_swept} seeds")
+n_swept = 0 if mini is None else min(  # seeds probed at every multiplier quoted
+    (len({r.run.seed for r in select(studies[mini].probes, algo="meta-sgd",
+                                      config=studies[mini].profile.probe)
+          if r.condition.conv_factor == f}) for f in sweeps[mini]), default=0)
+glue_text("mini-sweep-unit", "" if n_swept == 0 else
+          ", intervals over the task pairs of one model: a hint, not an answer" if n_swept == 1
+          else f", means with 95 % intervals over {n_swept} seeds")
 
 # %% tags=["remove-input"]
 check(all(v["off"] is None or (v["off"].low <= 0 <= v["off"].high)

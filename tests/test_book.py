@@ -396,8 +396,8 @@ def figure_alts(html: str) -> list[str]:
             for alt in re.findall(r'<img\b[^>]*\balt="([^"]*)"', block)]
 
 
-def test_figures_have_their_caption_as_alt_text(built_book: Path) -> None:
-    """A figure's image describes itself (its caption), not its file path."""
+def test_figures_have_alt_text_not_a_path(built_book: Path) -> None:
+    """A figure's image has a description (the build copies its caption), not its path."""
     alts = [a for chapter in CHAPTERS
             for a in figure_alts((built_book / f"{chapter}.html").read_text())]
     assert alts, "no figure found in any chapter"
@@ -414,7 +414,9 @@ def test_figure_alt_text_keeps_a_cell_own(tmp_path: Path, monkeypatch) -> None:
         nbformat.v4.new_code_cell("1", metadata={"mystnb": {"figure": {"caption": "A plot."}}}),
         nbformat.v4.new_code_cell("2", metadata={"mystnb": {
             "figure": {"caption": "Long."}, "image": {"alt": "Own."}}}),
-        nbformat.v4.new_code_cell("3")])
+        nbformat.v4.new_code_cell("3"),
+        nbformat.v4.new_code_cell("4", metadata={"mystnb": {"figure": {
+            "caption": r"Loss against $\alpha_t$."}}})])
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     build.figure_alt_text(path)
@@ -422,3 +424,4 @@ def test_figure_alt_text_keeps_a_cell_own(tmp_path: Path, monkeypatch) -> None:
     assert cells[0].metadata["mystnb"]["image"]["alt"] == "A plot."
     assert cells[1].metadata["mystnb"]["image"]["alt"] == "Own."
     assert "mystnb" not in cells[2].metadata
+    assert cells[3].metadata["mystnb"]["image"]["alt"] == "Loss against alpha_t."

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from neglr_utils.analysis.calibration import calibrate, check_same_tasks, form_values, median_p
+from neglr_utils.analysis.calibration import calibrate, check_same_tasks, median_p
 from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
 
 CFG = ProbeConfig(n_iterations=40)
@@ -36,10 +36,14 @@ def test_every_pair_of_runs_is_tested_the_report_way(form):
     cal = calibrate(RESULTS, CFG, 0.00044, form=form)
     assert len(cal.pairs) == 15  # 6 runs: 6 * 5 / 2 pairs
     assert len(cal.placebo) == 6 and len(cal.between) == 9  # 3 + 3 same-algorithm pairs
-    by_key = {(r.run.algo, r.run.seed): r for r in RESULTS}
+    by_key = {(r.run.algo, r.run.seed): r.acc for r in RESULTS}
+
+    def statistic(a):  # the report's per-pair statistic, written out here
+        return {"off − pre_b": a.off_b - a.pre_b, "off − on": a.off_b - a.on_a}[form]
+
     for pair in cal.pairs:
-        x = form_values(by_key[(pair.algo_x, pair.seed_x)].acc, form)
-        y = form_values(by_key[(pair.algo_y, pair.seed_y)].acc, form)
+        x = statistic(by_key[(pair.algo_x, pair.seed_x)])
+        y = statistic(by_key[(pair.algo_y, pair.seed_y)])
         assert pair.p == pytest.approx(sps.ttest_rel(x, y).pvalue, rel=1e-9)
         assert pair.mean_diff == pytest.approx(float(np.mean(x - y)))
     assert cal.n_placebo_below == sum(p.p < 0.00044 for p in cal.placebo)
@@ -67,3 +71,20 @@ def test_median_p_of_an_even_count_is_the_mean_of_the_middle_two():
     assert median_p(pairs[:3]) == pytest.approx(sorted(p.p for p in pairs[:3])[1])
     with pytest.raises(ValueError):
         median_p(())
+
+
+def test_the_placebo_table_and_text_use_the_median():
+    """Two same-algorithm pairs: the table's median p is their mean, and the text counts
+    the pairs the planned seeds will give (two algorithms x C(5, 2))."""
+    from neglr_utils.display import tables
+    from neglr_utils.display.format import fmt
+
+    cal = calibrate(RESULTS[:2] + RESULTS[3:5], CFG, 0.00044)
+    two = [p.p for p in cal.placebo]
+    row = next(r for r in tables.calibration_rows([("d", cal)])
+               if r["pairs of models"].startswith("same"))
+    assert row["median p"] == fmt(sum(two) / 2, "p")
+    text = tables.placebo_text(cal, 5)
+    assert "of 2 same-algorithm pairs" in text and "give 20" in text
+    assert tables.placebo_text(calibrate(RESULTS[:1] + RESULTS[3:4], CFG, 0.00044), 5) == (
+        "no two models of one algorithm are probed yet")

@@ -8,7 +8,8 @@ is `None` in the analysis and "—" here; the chapters say in a sentence what is
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +74,28 @@ def scale_label(study: Study, extra: str = "") -> str:
                  extra).label()
 
 
+def plural(n: int, word: str) -> str:
+    """``n word`` with an s unless n is 1: "1 seed", "2 seeds"."""
+    return f"{n:,} {word}{'s' if n != 1 else ''}"
+
+
 def seeds_text(n: int) -> str:
-    return f"{n} seed{'s' if n != 1 else ''}"
+    return plural(n, "seed")
+
+
+def placebo_text(cal: Calibration, planned_seeds: int) -> str:
+    """The placebo of one dataset in words: how many same-algorithm pairs give p below
+    the report's, their median p, and (under three pairs) how many pairs the planned
+    seeds of both algorithms will give."""
+    if not cal.placebo:
+        return "no two models of one algorithm are probed yet"
+    n = len(cal.placebo)
+    text = (f"p falls below the report's {cal.threshold:g} in {cal.n_placebo_below} of "
+            f"{plural(n, 'same-algorithm pair')} (median p {fmt(median_p(cal.placebo), 'p')})")
+    if n < 3:
+        text += (f"; so few pairs say little, and the {planned_seeds} planned seeds of each "
+                 f"algorithm give {2 * math.comb(planned_seeds, 2)} such pairs")
+    return text
 
 
 # ----------------------------------------------------------------------------- scorecard
@@ -304,30 +325,29 @@ def profile_rows(profiles: Sequence[Profile]) -> list[dict[str, str]]:
             for p in profiles]
 
 
+CHOICES: tuple[tuple[str, str, Callable[[Profile], str]], ...] = (
+    ("Meta-SGD rate initialisation", "meta.rate_init",
+     lambda p: f"constant = inner_lr = {p.run.meta.inner_lr}"
+     if p.run.meta.rate_init == "constant" else f"uniform on {p.run.meta.rate_init_range}"),
+    ("meta learning rate (Adam)", "meta_lr", lambda p: str(p.run.meta_lr)),
+    ("BatchNorm mode", "meta.query_bn (ablation: support)",
+     lambda p: "batch statistics, train and test (transductive)"
+     if p.run.meta.query_bn == "transductive"
+     else f"query uses the {p.run.meta.query_bn} statistics"),
+    ("rates learned for BatchNorm parameters", "meta.adapt",
+     lambda p: "yes, one per parameter like every other" if p.run.meta.adapt == "all" else "no"),
+    ("probe data split", "ProbeConfig.split", lambda p: p.probe.split),
+    ("probe BatchNorm batches", "ProbeConfig.bn_mode", lambda p: p.probe.bn_mode),
+    ("probe off-task task B", "ProbeConfig.disjoint",
+     lambda p: "class-disjoint from A" if p.probe.disjoint else "independent of A"),
+)  # (setting the report leaves open, our parameter, its value in a profile)
+
+
 def choices_rows(profiles: Sequence[Profile]) -> list[dict[str, str]]:
     """The settings the report does not state, with the value each profile uses (one
     column per profile, headed by its label)."""
-    def values(profile: Profile) -> list[str]:
-        m, probe = profile.run.meta, profile.probe
-        return [f"constant = inner_lr = {m.inner_lr}" if m.rate_init == "constant"
-                else f"uniform on {m.rate_init_range}",
-                str(profile.run.meta_lr),
-                "batch statistics, train and test (transductive)"
-                if m.query_bn == "transductive" else f"query uses the {m.query_bn} statistics",
-                "yes, one per parameter like every other" if m.adapt == "all" else "no",
-                probe.split, probe.bn_mode,
-                "class-disjoint from A" if probe.disjoint else "independent of A"]
-
-    settings = [("Meta-SGD rate initialisation", "meta.rate_init"),
-                ("meta learning rate (Adam)", "meta_lr"),
-                ("BatchNorm mode", "meta.query_bn (ablation: support)"),
-                ("rates learned for BatchNorm parameters", "meta.adapt"),
-                ("probe data split", "ProbeConfig.split"),
-                ("probe BatchNorm batches", "ProbeConfig.bn_mode"),
-                ("probe off-task task B", "ProbeConfig.disjoint")]
-    columns = {p.label: values(p) for p in profiles}
-    return [{"setting": name, **{label: v[i] for label, v in columns.items()},
-             "parameter": param} for i, (name, param) in enumerate(settings)]
+    return [{"setting": name, **{p.label: value(p) for p in profiles}, "parameter": param}
+            for name, param, value in CHOICES]
 
 
 def run_rows(studies: Mapping[str, Study]) -> list[dict[str, Any]]:
