@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def precision(cfg: BenchConfig, algo: str, modes: list[str]) -> dict:
                                     and k.endswith(".bias"))}
         worst = max(rel, key=rel.get)
         out[mode] = {"max_rel_error": rel[worst], "worst": worst,
-                     "median_rel_error": sorted(rel.values())[len(rel) // 2],
+                     "median_rel_error": statistics.median(rel.values()),
                      "rel_error": rel}
     return out
 

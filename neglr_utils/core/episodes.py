@@ -201,6 +201,7 @@ class EpisodeSet:
 
 def sampling_throughput(sampler: EpisodeSampler, n_tasks: int = 32, repeats: int = 5) -> float:
     """Tasks per second that ``sampler`` delivers as float tensors (median of ``repeats``)."""
+    import statistics
     import time
 
     times = []
@@ -210,4 +211,4 @@ def sampling_throughput(sampler: EpisodeSampler, n_tasks: int = 32, repeats: int
         if ep.x_query.is_cuda:
             torch.cuda.synchronize(ep.x_query.device)
         times.append(time.perf_counter() - t0)
-    return n_tasks / sorted(times)[len(times) // 2]
+    return n_tasks / statistics.median(times)
