@@ -169,3 +169,18 @@ def test_a_paper_scale_sweep_on_a_cpu_needs_the_flag(tmp_path):
     with pytest.raises(LongRunRefused, match="days on a CPU"):
         plan(sweep, ExecutorOptions(kind="local", workers=1), device="cpu")
     assert plan(sweep, ExecutorOptions(kind="local", workers=1), device="cpu", allow_long=True)
+
+
+def test_estimated_seconds_of_the_whole_run_ignore_progress(tmp_path):
+    """A nearly finished run costs little to finish but its whole cost stays the same (the
+    book's `prepare` decides by the whole cost, so it never finishes a lane's long run)."""
+    from neglr_utils.runs import store
+    from neglr_utils.runs.sweep import RunSpec, estimated_seconds, run_dir
+
+    spec = RunSpec("cpu", "maml", 0, ())
+    d = run_dir(spec, tmp_path)
+    d.mkdir(parents=True)
+    n = spec.config().n_iterations
+    store.write_metrics([{"iteration": n - 10, "wall_time": 0.5 * (n - 10)}], d)
+    assert estimated_seconds(spec, tmp_path) == pytest.approx(10 * 0.5)
+    assert estimated_seconds(spec, tmp_path, whole=True) == pytest.approx(n * 0.5)

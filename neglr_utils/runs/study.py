@@ -218,8 +218,9 @@ def prepare(name: str | StudyProfile, seeds: Sequence[int] | None = None, *,
             ) -> tuple[list[MissingRun], list[str]]:
     """What the book needs, in this process: runs, test evaluations, probes.
 
-    A missing run is trained only when it would take at most ``max_train_minutes`` here
-    (the smoke profile; a fresh clone of the cpu study has every run committed); the
+    A missing run is trained only when the whole run would take at most
+    ``max_train_minutes`` here (the smoke profile; the cpu study's runs train in lanes or
+    with ``neglr_utils study``, even when one is left nearly done); the
     others are returned as `MissingRun`s, with the command that trains them. Also returns
     the runs whose (costly) rate meta-gradient diagnostic was not computed here.
     """
@@ -229,7 +230,9 @@ def prepare(name: str | StudyProfile, seeds: Sequence[int] | None = None, *,
     for spec in sweep.specs():
         if is_finished(spec, sweep.out):
             continue
-        if (estimated_seconds(spec, sweep.out) / 60 > max_train_minutes
+        # the whole run's cost decides: the book never finishes a long run that a lane
+        # left nearly done (its last iterations plus its probes would slow `make book`)
+        if (estimated_seconds(spec, sweep.out, whole=True) / 60 > max_train_minutes
                 or get_profile(spec.profile).paper_scale):
             missing.append(missing_run(spec, sweep.out, study))
             continue

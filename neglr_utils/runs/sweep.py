@@ -156,10 +156,10 @@ def is_finished(spec: RunSpec, out: str | os.PathLike) -> bool:
 
 # ----------------------------------------------------------------------------- lanes
 
-def estimated_seconds(spec: RunSpec, out: str | os.PathLike) -> float:
-    """What is left of a run, in seconds: the iterations left times the run's own measured
-    cost per iteration when its log has one, else its profile's (scaled by inner steps,
-    width and image size when a grid changes them)."""
+def estimated_seconds(spec: RunSpec, out: str | os.PathLike, whole: bool = False) -> float:
+    """What is left of a run (``whole``: all of it), in seconds: the iterations times the
+    run's own measured cost per iteration when its log has one, else its profile's
+    (scaled by inner steps, width and image size when a grid changes them)."""
     cfg, profile = spec.config(), get_profile(spec.profile)
     d = run_dir(spec, out)
     rows = store.read_metrics(d) if (d / "metrics.jsonl").exists() else []
@@ -171,7 +171,7 @@ def estimated_seconds(spec: RunSpec, out: str | os.PathLike) -> float:
             base.meta.n_inner_steps + 1)
         size = cfg.model_config().image_size / base.model_config().image_size
         per_it *= (cfg.hidden / base.hidden) ** 2 * size**2
-    done = rows[-1]["iteration"] if rows else 0
+    done = 0 if whole or not rows else rows[-1]["iteration"]
     return max(cfg.n_iterations - done, 0) * per_it
 
 
