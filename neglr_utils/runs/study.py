@@ -194,7 +194,7 @@ class MissingRun:
     label: str  # e.g. "cpu-mini meta-sgd seed 3"
     done: int  # iterations trained so far
     total: int
-    minutes: float  # estimated from the run's own log when it has one, else the profile's
+    minutes: float  # from the run's own log, else its finished siblings', else the profile's
     where: str  # "one quiet CPU core here" or "an H200"
     command: str  # the command that trains it
 

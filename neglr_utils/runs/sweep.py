@@ -156,15 +156,33 @@ def is_finished(spec: RunSpec, out: str | os.PathLike) -> bool:
 
 # ----------------------------------------------------------------------------- lanes
 
+def measured_seconds_per_iteration(spec: RunSpec, out: str | os.PathLike) -> float | None:
+    """The least cost per iteration logged by the finished runs in ``out`` that share this
+    run's shapes and length (`stack_key`: other seeds and algorithms of its profile), or
+    None when there are none. The least, because a run that shared its core with other
+    work logs more: the fastest log is the best measure of one quiet core."""
+    key = stack_key(spec.config())
+    rates = []
+    for final in sorted(run_dir(spec, out).parent.glob("*/final.pt")):
+        other, _ = store.read_config(final.parent)
+        rows = [r for r in store.read_metrics(final.parent) if "wall_time" in r]
+        if stack_key(other) == key and rows and rows[-1]["iteration"] > 0:
+            rates.append(rows[-1]["wall_time"] / rows[-1]["iteration"])
+    return min(rates) if rates else None
+
+
 def estimated_seconds(spec: RunSpec, out: str | os.PathLike, whole: bool = False) -> float:
     """What is left of a run (``whole``: all of it), in seconds: the iterations times the
-    run's own measured cost per iteration when its log has one, else its profile's
+    measured cost per iteration — the run's own log when it has one, else the fastest of
+    its finished siblings' logs (`measured_seconds_per_iteration`), else its profile's
     (scaled by inner steps, width and image size when a grid changes them)."""
     cfg, profile = spec.config(), get_profile(spec.profile)
     d = run_dir(spec, out)
     rows = store.read_metrics(d) if (d / "metrics.jsonl").exists() else []
     if rows and rows[-1]["iteration"] > 0 and "wall_time" in rows[-1]:
         per_it = rows[-1]["wall_time"] / rows[-1]["iteration"]
+    elif (measured := measured_seconds_per_iteration(spec, out)) is not None:
+        per_it = measured
     else:
         base = profile.run
         per_it = profile.seconds_per_iteration * (cfg.meta.n_inner_steps + 1) / (
