@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from neglr_utils.analysis.calibration import calibrate, check_same_tasks, median_p
+from neglr_utils.analysis.calibration import (
+    Calibration,
+    PlaceboPair,
+    calibrate,
+    check_same_tasks,
+    median_p,
+)
 from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
 
 CFG = ProbeConfig(n_iterations=40)
@@ -88,3 +94,33 @@ def test_the_placebo_table_and_text_use_the_median():
     assert "of 2 same-algorithm pairs" in text and "give 20" in text
     assert tables.placebo_text(calibrate(RESULTS[:1] + RESULTS[3:4], CFG, 0.00044), 5) == (
         "no two models of one algorithm are probed yet")
+
+
+def pairs(same: list[float], between: list[float]) -> Calibration:
+    """A calibration with the given p-values of same- and different-algorithm pairs."""
+    def pair(algo_y: str, p: float) -> PlaceboPair:
+        return PlaceboPair("maml", 0, algo_y, 1, "off − pre_b", p, 0.0)
+    return Calibration("off − pre_b", tuple([pair("maml", p) for p in same]
+                                           + [pair("meta-sgd", p) for p in between]), 0.00044)
+
+
+@pytest.mark.parametrize(("same", "between", "status", "reading"), [
+    ([0.3, 0.5, 1e-5], [1e-6] * 9, "not reproduced", "the test is not calibrated there"),
+    ([0.3, 0.5, 0.7], [0.2] * 8 + [1e-6], "not reproduced",
+     "the test behaves as calibrated there, and the difference between the algorithms "
+     "does not reach the report's p"),
+    ([0.3, 0.5, 0.7], [1e-6] * 5 + [0.2] * 4, "reproduced",
+     "the test behaves as calibrated there, and the algorithms differ at the report's p"),
+    ([0.3, 0.5], [1e-6] * 4, "not testable here",
+     "so few pairs say little, and the 5 planned seeds of each algorithm give 20 such pairs"),
+])
+def test_the_report_p_counts_only_when_calibrated_and_reached(same, between, status, reading):
+    """'p = 0.00044 shows the difference is real' needs both: two models of one algorithm
+    rarely below the report's p (1 of 3 is too often), and most MAML–Meta-SGD pairs below
+    it (1 of 9 is not most; 5 of 9 is)."""
+    from neglr_utils.analysis.scorecard import calibration_finding
+    from neglr_utils.display import tables
+
+    cal = pairs(same, between)
+    assert calibration_finding(cal).status == status
+    assert tables.placebo_text(cal, 5).split("; ")[-1] == reading

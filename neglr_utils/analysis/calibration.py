@@ -27,6 +27,7 @@ from ..runs.probes import select
 from ..stats import paired_test
 
 FORMS = ("off − pre_b", "off − on")
+MISCALIBRATED = 0.05  # more same-algorithm pairs below the report's p: not calibrated
 
 
 def form_values(acc: PairAccuracies, form: str) -> np.ndarray:
@@ -96,8 +97,24 @@ class Calibration:
         return sum(p.p < self.threshold for p in self.placebo)
 
     @property
+    def n_between_below(self) -> int:
+        """Different-algorithm pairs whose p is below the report's."""
+        return sum(p.p < self.threshold for p in self.between)
+
+    @property
     def fraction_placebo_below(self) -> float:
         return self.n_placebo_below / len(self.placebo) if self.placebo else float("nan")
+
+    @property
+    def calibrated(self) -> bool:
+        """At most `MISCALIBRATED` of the same-algorithm pairs fall below the report's p
+        (a calibrated test: the p itself, 0.044 %)."""
+        return self.fraction_placebo_below <= MISCALIBRATED
+
+    @property
+    def algorithms_reach(self) -> bool:
+        """Most different-algorithm pairs fall below the report's p."""
+        return self.n_between_below > len(self.between) / 2
 
 
 def median_p(pairs: Sequence[PlaceboPair]) -> float:

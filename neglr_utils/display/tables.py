@@ -85,13 +85,21 @@ def seeds_text(n: int) -> str:
 
 def placebo_text(cal: Calibration, planned_seeds: int) -> str:
     """The placebo of one dataset in words: how many same-algorithm pairs give p below
-    the report's, their median p, and (under three pairs) how many pairs the planned
-    seeds of both algorithms will give."""
+    the report's, their median p, how many MAML–Meta-SGD pairs do, and (under three
+    pairs) how many pairs the planned seeds of both algorithms will give."""
     if not cal.placebo:
         return "no two models of one algorithm are probed yet"
     n = len(cal.placebo)
     text = (f"p falls below the report's {cal.threshold:g} in {cal.n_placebo_below} of "
             f"{plural(n, 'same-algorithm pair')} (median p {fmt(median_p(cal.placebo), 'p')})")
+    if cal.between:
+        text += (f" and in {cal.n_between_below} of {len(cal.between)} pairs of models of "
+                 f"two algorithms (median p {fmt(median_p(cal.between), 'p')})")
+    if n >= 3 and cal.between:
+        text += ("; the test is not calibrated there" if not cal.calibrated
+                 else "; the test behaves as calibrated there, and " + (
+                     "the algorithms differ at the report's p" if cal.algorithms_reach else
+                     "the difference between the algorithms does not reach the report's p"))
     if n < 3:
         text += (f"; so few pairs say little, and the {planned_seeds} planned seeds of each "
                  f"algorithm give {2 * math.comb(planned_seeds, 2)} such pairs")
