@@ -36,7 +36,7 @@ RULES = {
     "calibration": f"not reproduced when more than {100 * MISCALIBRATED:.0f} % of the pairs "
                    "of models of the same algorithm also give p below the report's (the "
                    "test is not calibrated; a calibrated one: 0.044 %; the pairs share "
-                   "models, so the share describes, it does not test), and when the test is "
+                   "models, so the share describes, it does not test), or when the test is "
                    "calibrated but at most half of the MAML–Meta-SGD pairs reach the "
                    "report's p; reproduced when it is calibrated and most of them do; not "
                    "testable with fewer than 3 same-algorithm pairs",
