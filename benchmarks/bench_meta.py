@@ -77,9 +77,11 @@ class BenchConfig:
 
 
 def bench_configs(quick: bool = False) -> dict[str, BenchConfig]:
-    """The paper's mini-ImageNet setting and the ``cpu`` profile's Omniglot setting."""
+    """The paper's mini-ImageNet setting, the ``cpu`` profile's Omniglot setting and the
+    ``cpu-mini`` profile's mini-ImageNet 32×32 (the CPU study's primary runs)."""
     paper = PROFILES["paper"].run
     cpu = PROFILES["cpu"].run
+    mini = PROFILES["cpu-mini"].run
     configs = {
         "paper": BenchConfig("paper", 3, 84, paper.hidden, paper.n_way, paper.k_shot,
                              paper.k_query, paper.meta_batch_size, paper.meta.n_inner_steps,
@@ -87,11 +89,15 @@ def bench_configs(quick: bool = False) -> dict[str, BenchConfig]:
         "omniglot": BenchConfig("omniglot", 1, 28, cpu.hidden, cpu.n_way, cpu.k_shot,
                                 cpu.k_query, cpu.meta_batch_size, cpu.meta.n_inner_steps,
                                 cpu.meta.inner_lr, cpu.meta_lr),
+        "mini": BenchConfig("mini", 3, mini.image_size, mini.hidden, mini.n_way, mini.k_shot,
+                            mini.k_query, mini.meta_batch_size, mini.meta.n_inner_steps,
+                            mini.meta.inner_lr, mini.meta_lr),
     }
     if quick:  # same code paths, tiny shapes
         configs = {
             "paper": BenchConfig("paper", 3, 32, 8, 5, 1, 2, 2, 2, 0.01, 1e-3),
             "omniglot": BenchConfig("omniglot", 1, 28, 8, 5, 1, 2, 2, 2, 0.1, 1e-3),
+            "mini": BenchConfig("mini", 3, 32, 8, 5, 1, 2, 2, 2, 0.01, 1e-3),
         }
     return configs
 
@@ -450,13 +456,13 @@ def versions(l2l_sdist: str | None = None) -> dict:
 def default_settings(device: torch.device, quick: bool) -> dict[str, dict[str, int]]:
     """Warm-up, repeats and iterations per repeat, per config (overridable on the CLI)."""
     if quick:
-        return {c: {"warmup": 1, "repeats": 2, "iters": 1} for c in ("paper", "omniglot")}
+        return {c: {"warmup": 1, "repeats": 2, "iters": 1} for c in ("paper", "omniglot", "mini")}
     if device.type == "cuda":
-        return {"paper": {"warmup": 5, "repeats": 5, "iters": 10},
-                "omniglot": {"warmup": 5, "repeats": 5, "iters": 10}}
-    # CPU: ~8-18 s per paper iteration, ~1 s per Omniglot iteration (2 cores).
+        return {c: {"warmup": 5, "repeats": 5, "iters": 10} for c in ("paper", "omniglot", "mini")}
+    # CPU: ~8-18 s per paper iteration, ~0.2-0.5 s per Omniglot or mini iteration (2 cores).
     return {"paper": {"warmup": 1, "repeats": 3, "iters": 1},
-            "omniglot": {"warmup": 1, "repeats": 5, "iters": 2}}
+            "omniglot": {"warmup": 1, "repeats": 5, "iters": 2},
+            "mini": {"warmup": 1, "repeats": 5, "iters": 4}}
 
 
 def projection(results: list[dict], probe: dict) -> dict | None:
@@ -527,7 +533,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    ap.add_argument("--configs", default="paper,omniglot", help="comma list of paper,omniglot")
+    ap.add_argument("--configs", default="paper,omniglot",
+                    help="comma list of paper,omniglot,mini (mini: the cpu-mini profile)")
     ap.add_argument("--algos", default=",".join(ALGOS), help="comma list of maml,meta-sgd")
     ap.add_argument("--impls", help=f"comma list of {','.join(IMPLS)} (default: ours,l2l on "
                     f"CPU; {','.join(DEFAULT_CUDA_IMPLS)} on CUDA)")

@@ -121,6 +121,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="the new total number of meta-iterations")
     x.add_argument("--max-seconds", type=_positive_float, default=None,
                    help="stop cleanly with a checkpoint after this long (run again to go on)")
+    x.add_argument("--compile", action="store_true",
+                   help="torch.compile the meta-step (as for train: for long runs)")
     _common(x)
 
 
@@ -249,7 +251,7 @@ def _extend(args: argparse.Namespace) -> int:
     configure_threads(args.threads)
     device = resolve_device(args.device)
     path = extend(args.run_dir, args.iterations, data_root=args.data_root, device=device,
-                  max_seconds=args.max_seconds)
+                  max_seconds=args.max_seconds, torch_compile=args.compile)
     return _report_run(path, args.data_root, device)
 
 
