@@ -106,8 +106,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-seconds", type=_positive_float, default=None,
                    help="stop cleanly with a checkpoint after this long (time slices)")
     t.add_argument("--compile", action="store_true",
-                   help="torch.compile the meta-step: faster per iteration, but compiling "
-                        "takes about a minute the first time, so only for long runs")
+                   help="torch.compile the meta-step: about 1.25x faster per iteration on a "
+                        "CPU, but the first compile takes minutes (cached for later "
+                        "processes), so only for long runs; float rounding differs from eager")
     t.add_argument("--query-bn", choices=("transductive", "support"), default=None,
                    help="BatchNorm of the query after adaptation (default: the profile's, "
                         "transductive; support: the ablation of chapter 05)")
@@ -122,7 +123,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--max-seconds", type=_positive_float, default=None,
                    help="stop cleanly with a checkpoint after this long (run again to go on)")
     x.add_argument("--compile", action="store_true",
-                   help="torch.compile the meta-step (as for train: for long runs)")
+                   help="torch.compile the meta-step (as for train); the continuation is then "
+                        "exact up to float rounding, not bit for bit")
     _common(x)
 
 

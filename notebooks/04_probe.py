@@ -234,7 +234,7 @@ glue_text("mini-placebo", "no model is probed yet" if mini_main is None else
           tables.placebo_text(cals[mini_main.name], len(mini_main.profile.seeds)))
 
 # %% tags=["remove-input"]
-check(not omni_cal.calibrated,
+check(omni_cal.calibrated is False,
       "more than 5 % of Omniglot's same-algorithm pairs fall below the report's p", book)
 
 # %% [markdown]

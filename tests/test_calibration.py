@@ -96,31 +96,56 @@ def test_the_placebo_table_and_text_use_the_median():
         "no two models of one algorithm are probed yet")
 
 
-def pairs(same: list[float], between: list[float]) -> Calibration:
-    """A calibration with the given p-values of same- and different-algorithm pairs."""
-    def pair(algo_y: str, p: float) -> PlaceboPair:
-        return PlaceboPair("maml", 0, algo_y, 1, "off − pre_b", p, 0.0)
+def pairs(same: list[float], between: list[float], ahead: str = "meta-sgd") -> Calibration:
+    """A calibration with the given p-values of same- and different-algorithm pairs, each
+    different-algorithm pair with ``ahead``'s model the better one."""
+    def pair(algo_y: str, p: float, diff: float = 0.0) -> PlaceboPair:
+        return PlaceboPair("maml", 0, algo_y, 1, "off − pre_b", p, diff)
+    diff = -0.01 if ahead == "meta-sgd" else 0.01  # x (MAML) minus y (Meta-SGD)
     return Calibration("off − pre_b", tuple([pair("maml", p) for p in same]
-                                           + [pair("meta-sgd", p) for p in between]), 0.00044)
+                                           + [pair("meta-sgd", p, diff) for p in between]),
+                       0.00044)
 
 
-@pytest.mark.parametrize(("same", "between", "status", "reading"), [
-    ([0.3, 0.5, 1e-5], [1e-6] * 9, "not reproduced", "the test is not calibrated there"),
-    ([0.3, 0.5, 0.7], [0.2] * 8 + [1e-6], "not reproduced",
-     "the test behaves as calibrated there, and the difference between the algorithms "
-     "does not reach the report's p"),
-    ([0.3, 0.5, 0.7], [1e-6] * 5 + [0.2] * 4, "reproduced",
-     "the test behaves as calibrated there, and the algorithms differ at the report's p"),
-    ([0.3, 0.5], [1e-6] * 4, "not testable here",
+SAME_OK = [0.3, 0.5, 0.7]
+NOT_REACHED = ("the placebo shows no sign of miscalibration there, but the difference "
+               "between the algorithms does not reach the report's p")
+REACHED = ("the placebo shows no sign of miscalibration there, and most MAML–Meta-SGD pairs "
+           "reach the report's p with Meta-SGD ahead")
+
+
+@pytest.mark.parametrize(("same", "between", "ahead", "status", "reading"), [
+    # 1 of 3 placebo pairs below: not calibrated, whatever the algorithms do
+    ([0.3, 0.5, 1e-5], [1e-6] * 9, "meta-sgd", "not reproduced",
+     "the test is not calibrated there"),
+    (SAME_OK, [0.2] * 8 + [1e-6], "meta-sgd", "not reproduced", NOT_REACHED),  # 1 of 9
+    (SAME_OK, [1e-6] * 5 + [0.2] * 4, "meta-sgd", "reproduced", REACHED),  # 5 of 9
+    (SAME_OK, [1e-6] * 4 + [0.2] * 4, "meta-sgd", "not reproduced", NOT_REACHED),  # half
+    (SAME_OK, [1e-6] * 9, "maml", "not reproduced", NOT_REACHED),  # MAML ahead in all 9
+    # 1 of 20 placebo pairs below is 5 %: not more than MISCALIBRATED
+    ([0.3] * 19 + [1e-5], [1e-6] * 9, "meta-sgd", "reproduced", REACHED),
+    ([0.3] * 18 + [1e-5] * 2, [1e-6] * 9, "meta-sgd", "not reproduced",
+     "the test is not calibrated there"),
+    (SAME_OK, [], "meta-sgd", "not testable here",
+     "the placebo shows no sign of miscalibration there"),  # no MAML–Meta-SGD pair yet
+    ([0.3, 0.5], [1e-6] * 4, "meta-sgd", "not testable here",
      "so few pairs say little, and the 5 planned seeds of each algorithm give 20 such pairs"),
 ])
-def test_the_report_p_counts_only_when_calibrated_and_reached(same, between, status, reading):
+def test_the_report_p_counts_only_when_calibrated_and_reached(same, between, ahead, status,
+                                                              reading):
     """'p = 0.00044 shows the difference is real' needs both: two models of one algorithm
-    rarely below the report's p (1 of 3 is too often), and most MAML–Meta-SGD pairs below
-    it (1 of 9 is not most; 5 of 9 is)."""
+    rarely below the report's p (more than 5 % of the pairs is too often), and most
+    MAML–Meta-SGD pairs below it with Meta-SGD ahead, as in the report (half is not most)."""
     from neglr_utils.analysis.scorecard import calibration_finding
     from neglr_utils.display import tables
 
-    cal = pairs(same, between)
+    cal = pairs(same, between, ahead)
     assert calibration_finding(cal).status == status
     assert tables.placebo_text(cal, 5).split("; ")[-1] == reading
+
+
+def test_a_pair_knows_which_model_is_ahead():
+    pair = PlaceboPair("maml", 0, "meta-sgd", 1, "off − pre_b", 0.1, -0.02)  # MAML − Meta-SGD
+    assert pair.ahead("meta-sgd") and not pair.ahead("maml")
+    with pytest.raises(ValueError, match="neither"):
+        pair.ahead("meta-sgd-positive")

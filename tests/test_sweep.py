@@ -189,16 +189,18 @@ def test_estimated_seconds_of_the_whole_run_ignore_progress(tmp_path):
 def test_an_unstarted_run_is_estimated_from_its_finished_siblings_logs(tmp_path):
     """The missing-run notes take their minutes from measured logs: a run with no log of
     its own costs the least per-iteration time of its profile's finished runs of the same
-    shapes (the others shared their core); a run of other shapes (another width) does
-    not count."""
+    shapes (the others shared their core); a run of other shapes (another width), a
+    compiled run and a GPU run do not count."""
     from neglr_utils.runs import store
     from neglr_utils.runs.sweep import RunSpec, estimated_seconds, run_dir
 
-    def finished(spec, per_it):
+    def finished(spec, per_it, **info):
         d = run_dir(spec, tmp_path)
         d.mkdir(parents=True)
         cfg = spec.config()
-        store.write_json({"config": cfg.to_dict(), "hash": cfg.digest()}, d / "config.json")
+        store.write_json({"config": cfg.to_dict(), "hash": cfg.digest(),
+                          "device": "CPU (x86_64, 2 cores)", "torch_compile": False} | info,
+                         d / "config.json")
         store.write_metrics([{"iteration": 100, "wall_time": 100 * per_it}], d)
         (d / "final.pt").write_bytes(b"")
 
@@ -207,5 +209,7 @@ def test_an_unstarted_run_is_estimated_from_its_finished_siblings_logs(tmp_path)
     finished(RunSpec("cpu", "meta-sgd", 0, ()), 1.1)
     finished(RunSpec("cpu", "maml", 1, ()), 2.0)
     finished(RunSpec("cpu", "maml", 0, (("hidden", 16),)), 0.1)
+    finished(RunSpec("cpu", "maml", 2, ()), 0.2, torch_compile=True)  # not as `study` trains
+    finished(RunSpec("cpu", "maml", 3, ()), 0.1, device="NVIDIA H200")
     todo = RunSpec("cpu", "meta-sgd", 2, ())
     assert estimated_seconds(todo, tmp_path) == pytest.approx(n * 0.9)

@@ -28,6 +28,7 @@ from ..stats import paired_test
 
 FORMS = ("off − pre_b", "off − on")
 MISCALIBRATED = 0.05  # more same-algorithm pairs below the report's p: not calibrated
+MIN_PLACEBO = 3  # fewer same-algorithm pairs say nothing about calibration
 
 
 def form_values(acc: PairAccuracies, form: str) -> np.ndarray:
@@ -74,6 +75,12 @@ class PlaceboPair:
     def same_algorithm(self) -> bool:
         return self.algo_x == self.algo_y
 
+    def ahead(self, algo: str) -> bool:
+        """Whether ``algo``'s model has the larger mean statistic of the two."""
+        if algo not in (self.algo_x, self.algo_y):
+            raise ValueError(f"{algo!r} is neither {self.algo_x!r} nor {self.algo_y!r}")
+        return self.mean_diff > 0 if algo == self.algo_x else self.mean_diff < 0
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -106,15 +113,23 @@ class Calibration:
         return self.n_placebo_below / len(self.placebo) if self.placebo else float("nan")
 
     @property
-    def calibrated(self) -> bool:
-        """At most `MISCALIBRATED` of the same-algorithm pairs fall below the report's p
-        (a calibrated test: the p itself, 0.044 %)."""
+    def calibrated(self) -> bool | None:
+        """At most `MISCALIBRATED` of the same-algorithm pairs fall below the report's p (a
+        calibrated test: the p itself, 0.044 %); None with fewer than `MIN_PLACEBO` pairs."""
+        if len(self.placebo) < MIN_PLACEBO:
+            return None
         return self.fraction_placebo_below <= MISCALIBRATED
 
+    def n_reach(self, algo: str = "meta-sgd") -> int:
+        """Different-algorithm pairs below the report's p with ``algo`` ahead (the
+        report's direction for Meta-SGD)."""
+        return sum(p.p < self.threshold and p.ahead(algo) for p in self.between)
+
     @property
-    def algorithms_reach(self) -> bool:
-        """Most different-algorithm pairs fall below the report's p."""
-        return self.n_between_below > len(self.between) / 2
+    def algorithms_reach(self) -> bool | None:
+        """Most different-algorithm pairs fall below the report's p with Meta-SGD ahead;
+        None when there is no such pair."""
+        return self.n_reach() > len(self.between) / 2 if self.between else None
 
 
 def median_p(pairs: Sequence[PlaceboPair]) -> float:

@@ -85,25 +85,29 @@ def seeds_text(n: int) -> str:
 
 def placebo_text(cal: Calibration, planned_seeds: int) -> str:
     """The placebo of one dataset in words: how many same-algorithm pairs give p below
-    the report's, their median p, how many MAML–Meta-SGD pairs do, and (under three
-    pairs) how many pairs the planned seeds of both algorithms will give."""
+    the report's, their median p, how many MAML–Meta-SGD pairs do (and with Meta-SGD
+    ahead), what follows, and (under `MIN_PLACEBO` pairs) how many pairs the planned seeds
+    of both algorithms will give."""
     if not cal.placebo:
         return "no two models of one algorithm are probed yet"
     n = len(cal.placebo)
     text = (f"p falls below the report's {cal.threshold:g} in {cal.n_placebo_below} of "
             f"{plural(n, 'same-algorithm pair')} (median p {fmt(median_p(cal.placebo), 'p')})")
     if cal.between:
-        text += (f" and in {cal.n_between_below} of {len(cal.between)} pairs of models of "
-                 f"two algorithms (median p {fmt(median_p(cal.between), 'p')})")
-    if n >= 3 and cal.between:
-        text += ("; the test is not calibrated there" if not cal.calibrated
-                 else "; the test behaves as calibrated there, and " + (
-                     "the algorithms differ at the report's p" if cal.algorithms_reach else
-                     "the difference between the algorithms does not reach the report's p"))
-    if n < 3:
-        text += (f"; so few pairs say little, and the {planned_seeds} planned seeds of each "
-                 f"algorithm give {2 * math.comb(planned_seeds, 2)} such pairs")
-    return text
+        text += (f" and in {cal.n_between_below} of {len(cal.between)} MAML–Meta-SGD pairs "
+                 f"({cal.n_reach()} with Meta-SGD ahead; median p "
+                 f"{fmt(median_p(cal.between), 'p')})")
+    if cal.calibrated is None:
+        return text + (f"; so few pairs say little, and the {planned_seeds} planned seeds of "
+                       f"each algorithm give {2 * math.comb(planned_seeds, 2)} such pairs")
+    if not cal.calibrated:
+        return text + "; the test is not calibrated there"
+    text += "; the placebo shows no sign of miscalibration there"
+    if cal.algorithms_reach is None:
+        return text
+    return text + (", and most MAML–Meta-SGD pairs reach the report's p with Meta-SGD ahead"
+                   if cal.algorithms_reach else
+                   ", but the difference between the algorithms does not reach the report's p")
 
 
 # ----------------------------------------------------------------------------- scorecard
@@ -262,10 +266,9 @@ def calibration_rows(cals: Sequence[tuple[str, Calibration]]) -> list[dict[str, 
     report's p."""
     rows = []
     for label, c in cals:
-        for kind, pairs in (("same algorithm (placebo)", c.placebo),
-                            ("different algorithms", c.between)):
+        for kind, pairs, below in (("same algorithm (placebo)", c.placebo, c.n_placebo_below),
+                                   ("different algorithms", c.between, c.n_between_below)):
             if pairs:
-                below = sum(p.p < c.threshold for p in pairs)
                 rows.append({"dataset": label, "statistic": c.form, "pairs of models": kind,
                              "pairs": str(len(pairs)),
                              f"p < {c.threshold:g}": f"{below} ({below / len(pairs):.0%})",
