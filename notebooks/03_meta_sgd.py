@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt
 
 from neglr_utils import get_study, load_run, load_studies, rates_by_layer
 from neglr_utils.analysis import published
+from neglr_utils.analysis.rates import late_range, rate_at
 from neglr_utils.analysis.results import read_curve, table1
 from neglr_utils.analysis.sweeps import collect, sweep_series
 from neglr_utils.display import tables
@@ -151,13 +152,11 @@ table([{"dataset": labels[n], **row} for n, s in studies.items()
 # The Omniglot profile's 5,000 iterations were chosen from one 8,000-iteration Meta-SGD
 # run (seed 0), on which every layer's sign holds from about iteration 1,500. On
 # mini-ImageNet 32×32 the conv rates move for longer: the first committed runs stopped at
-# 6,000 iterations while conv2 and conv3 were still crossing zero, so the profile now
-# trains 10,000, and the Meta-SGD run of seed 0 is to be continued to 20,000
-# (`python -m neglr_utils extend`, exact: the same run as if trained that long) to show
-# where they settle. {numref}`fig-curves` shows the longest run committed for each
-# dataset; for mini-ImageNet, until the 20,000-iteration run lands, that is the study's
-# 10,000-iteration seed-0 run once it has finished (before that, an earlier
-# 6,000-iteration curve run): where the rates were going, not yet where they settle.
+# 6,000 iterations while conv2 and conv3 were still crossing zero, so the profile trains
+# 10,000, and the Meta-SGD run of seed 0 is continued to 20,000
+# (`python -m neglr_utils extend`, exact: the same run as if trained that long, its
+# optimiser checkpoint kept so it can go on). {numref}`fig-curves` shows the longest run
+# committed for each dataset: {glue:text}`long-run`.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-curves", "caption": "Mean learned rate per layer of the longest committed Meta-SGD run per dataset (seed 0); dotted: the number of iterations of the profile."}}
 long_mini = CPU_MINI.locate(("meta-sgd",), (0,), n_iterations=20_000)[("meta-sgd", 0)]
@@ -172,6 +171,39 @@ for ax, (curve, n_it) in zip(axes, curves, strict=True):
     plot_rate_curve(curve, n_it, ax)
 fig.tight_layout()
 plt.show()
+
+# %% tags=["remove-input"]
+long_curve = curves[1][0]
+n_long = long_curve.config.n_iterations
+last_logged = max(p.iteration for p in long_curve.evolution)
+settle = tables.settling_rows(long_curve.evolution, n_long)
+glue_text("long-run", f"for mini-ImageNet a run of {n_long:,} iterations, " + (
+    "finished" if last_logged >= n_long else
+    f"logged so far to iteration {last_logged:,} (still training; "
+    "the columns it has not reached show —)"))
+half = n_long // 2
+end_signs = {layer: rate_at(long_curve.evolution, layer, last_logged)
+             for layer in published.CONV_LAYERS}
+ranges = {layer: late_range(long_curve.evolution, layer, half) for layer in end_signs}
+sides = {"negative": [k for k, (lo, hi) in ranges.items() if hi < 0],
+         "positive": [k for k, (lo, hi) in ranges.items() if lo > 0],
+         "crossing zero": [k for k, (lo, hi) in ranges.items() if lo <= 0 <= hi]}
+glue_text("settle-text", (
+    f"at iteration {last_logged:,} the conv layers' mean rates are "
+    + ", ".join(f"{k} {fmt(v, 'rate')}" for k, v in end_signs.items())
+    + f"; from iteration {half:,} on, "
+    + "; ".join(f"{' and '.join(v)} stayed {k}" if k != "crossing zero" else
+                f"{' and '.join(v)} crossed zero" for k, v in sides.items() if v)))
+table(settle, f"Mean learned rate per layer of the long Meta-SGD run on "
+      f"{CPU_MINI.label} (seed 0) at each quarter of its {n_long:,} iterations, and its "
+      f"lowest and highest logged value from iteration {half:,} on, beside the report's "
+      "Table 1 mean (after 60,000 iterations; one run each).", "tab-settling",
+      index="layer")
+
+# %% [markdown]
+# {numref}`tab-settling` reads the long curve at its quarters: {glue:text}`settle-text`.
+# A layer whose range there stays on one side of zero has settled in sign; the report's
+# 60,000 iterations are three times longer still.
 
 # %% [markdown]
 # ## The distribution of the rates (the report's Figure 6)

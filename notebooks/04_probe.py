@@ -275,10 +275,13 @@ table(rows, "Δ's variance over seeds and task pairs, and the seeds per algorith
 # The probability of improvement P(Meta-SGD > MAML) {cite:p}`agarwal2021deep` compares
 # every Meta-SGD seed's off-task change (off − pre, task B) with every MAML seed's; 0.5 is
 # no difference, and its 95 % interval comes from resampling the seeds of each algorithm.
-# With a handful of seeds each it can only be coarse: three seeds each make nine
-# comparisons, and an interval that spans most of the range.
+# With a handful of seeds each it can only be coarse: {glue:text}`poi-pairs`, and an
+# interval that spans most of the range.
 
 # %% tags=["remove-input"]
+glue_text("poi-pairs", "; ".join(
+    f"the {i.n_x} Meta-SGD and {i.n_y} MAML seeds of {labels[n]} make {i.n_x * i.n_y} "
+    "comparisons" for n, i in improvements.items()) or "no dataset has two seeds of each yet")
 table([{"dataset": labels[n], "seeds (Meta-SGD / MAML)": f"{i.n_x} / {i.n_y}",
         "P(Meta-SGD > MAML)": f"{i.p:.2f}", "95 % bootstrap interval":
         f"{i.low:.2f} to {i.high:.2f}"} for n, i in improvements.items()],

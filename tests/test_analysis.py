@@ -8,6 +8,8 @@ from neglr_utils.analysis.rates import (
     RatePoint,
     first_negative,
     inert_table,
+    late_range,
+    rate_at,
     rate_evolution,
     rate_table,
     rates_by_layer,
@@ -91,3 +93,15 @@ def test_training_curves_columns():
             {"iteration": 2, "train_acc": 0.3, "val_acc": 0.25, "val_ci95": 0.05}]
     c = training_curves(rows)
     assert c.iteration == (1, 2) and c.val_iteration == (2,) and c.val_ci95 == (0.05,)
+
+
+def test_rate_at_and_late_range_read_the_logged_means():
+    pts = [RatePoint(i, "conv1", 1, m, 0.0, 0.0)
+           for i, m in ((250, 0.01), (500, -0.02), (750, -0.01), (1000, -0.015))]
+    assert rate_at(pts, "conv1", 500) == -0.02
+    assert rate_at(pts, "conv1", 600) == -0.02  # the last log at or before it
+    assert rate_at(pts, "conv1", 1200) is None  # not trained that far
+    assert rate_at(pts, "conv1", 100) is None and rate_at(pts, "conv2", 500) is None
+    assert late_range(pts, "conv1", 500) == (-0.02, -0.01)
+    with pytest.raises(ValueError, match="conv2"):
+        late_range(pts, "conv2", 500)

@@ -9,7 +9,9 @@ import pytest
 import torch
 from conftest import synthetic_splits, tiny_config
 
+from neglr_utils.analysis import published
 from neglr_utils.analysis.endpoints import sign_sweep
+from neglr_utils.analysis.rates import RatePoint
 from neglr_utils.analysis.results import accuracy_over_seeds, load_study, summarize
 from neglr_utils.analysis.scorecard import STATUSES, scorecard, sign_status
 from neglr_utils.core.probe import ProbeConfig, default_conditions
@@ -93,6 +95,17 @@ def test_probe_tables_come_from_the_probes(study):
     changes = {r["quantity"]: r for r in tables.changes_rows(study, PROBE)}
     assert set(changes["seeds"]) == {"quantity", "maml", "meta-sgd", "meta-sgd-positive"}
     assert changes["seeds"]["maml"] == "2" and "off − pre_b" in changes
+
+
+def test_settling_rows_read_a_long_curve_at_its_quarters():
+    pts = [RatePoint(i, layer, 1, m * (1 + i / 1000), 0.0, 0.0)
+           for layer, m in zip(published.TABLE1_LAYERS, (0.01, -0.01, -0.02, 0.02, 0.1))
+           for i in range(250, 1751, 250)]  # logged to 1,750 of 2,000
+    rows = {r["layer"]: r for r in tables.settling_rows(pts, 2000)}
+    assert rows["conv3"]["at 1,000"] == fmt(-0.04, "rate")
+    assert rows["conv3"]["at 2,000"] == "—"  # not trained that far yet
+    assert rows["conv3"]["range from 1,000"] == f"{fmt(-0.055, 'rate')} to {fmt(-0.04, 'rate')}"
+    assert rows["logits"]["report (60,000)"] == fmt(published.TABLE1["logits"][0], "rate", 3)
 
 
 def test_markdown_tables_are_numbered_and_escape_cells():

@@ -160,6 +160,23 @@ def first_negative(points: Sequence[RatePoint], layer: str) -> int | None:
     return first
 
 
+def rate_at(points: Sequence[RatePoint], layer: str, iteration: int) -> float | None:
+    """``layer``'s mean rate at the last logged iteration at or before ``iteration``; None
+    before the first log or past the last (a run not trained that far)."""
+    series = sorted((p.iteration, p.mean) for p in points if p.layer == layer)
+    if not series or not series[0][0] <= iteration <= series[-1][0]:
+        return None
+    return [m for it, m in series if it <= iteration][-1]
+
+
+def late_range(points: Sequence[RatePoint], layer: str, start: int) -> tuple[float, float]:
+    """Lowest and highest mean rate of ``layer`` over the logged iterations >= ``start``."""
+    means = [p.mean for p in points if p.layer == layer and p.iteration >= start]
+    if not means:
+        raise ValueError(f"no logged rates of {layer} from iteration {start}")
+    return min(means), max(means)
+
+
 @dataclass(frozen=True)
 class Curves:
     """Columns of a metrics log: every logged row, and the validated ones."""

@@ -23,7 +23,7 @@ from ..analysis.endpoints import (
     figure7,
     verdict,
 )
-from ..analysis.rates import first_negative
+from ..analysis.rates import RatePoint, first_negative, late_range, rate_at
 from ..analysis.results import RunSummary, Study, accuracy_over_seeds, table1
 from ..analysis.scorecard import Claim, Finding
 from ..analysis.variance import MAX_SEEDS, VarianceParts
@@ -193,6 +193,21 @@ def first_negative_rows(study: Study, algo: str = "meta-sgd") -> list[dict[str, 
             it = first_negative(r.evolution, layer)
             row[layer] = "not negative at the end" if it is None else f"{it:,}"
         rows.append(row)
+    return rows
+
+
+def settling_rows(points: Sequence[RatePoint], n_iterations: int) -> list[dict[str, str]]:
+    """Where a long run's rates settle, per layer: the mean rate at each quarter of
+    ``n_iterations`` (logged iterations) and its range over the last half, beside the
+    report's Table 1 mean (after its 60,000 iterations)."""
+    marks = [n_iterations * q // 4 for q in (1, 2, 3, 4)]
+    rows = []
+    for layer in published.TABLE1_LAYERS:
+        at = {f"at {m:,}": rate_at(points, layer, m) for m in marks}
+        low, high = late_range(points, layer, marks[1])
+        rows.append({"layer": layer} | {k: fmt(v, "rate") for k, v in at.items()}
+                    | {f"range from {marks[1]:,}": f"{fmt(low, 'rate')} to {fmt(high, 'rate')}",
+                       "report (60,000)": fmt(published.TABLE1[layer][0], "rate", 3)})
     return rows
 
 
