@@ -98,8 +98,9 @@ def test_probe_tables_come_from_the_probes(study):
 
 
 def test_settling_rows_read_a_long_curve_at_its_quarters():
+    means = (0.01, -0.01, -0.02, 0.02, 0.1)
     pts = [RatePoint(i, layer, 1, m * (1 + i / 1000), 0.0, 0.0)
-           for layer, m in zip(published.TABLE1_LAYERS, (0.01, -0.01, -0.02, 0.02, 0.1), strict=True)
+           for layer, m in zip(published.TABLE1_LAYERS, means, strict=True)
            for i in range(250, 1751, 250)]  # logged to 1,750 of 2,000
     rows = {r["layer"]: r for r in tables.settling_rows(pts, 2000)}
     assert rows["conv3"]["at 1,000"] == fmt(-0.04, "rate")
