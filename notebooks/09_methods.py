@@ -103,7 +103,8 @@ table(tables.run_rows(studies), "Every run of this build's profile: cost and dev
 # resumes where it stopped); a run listed here is shown in the chapters once it has
 # finished. Times left are estimated from each run's own log (its seconds per iteration
 # so far) or, before it starts, from the fastest log of a finished run of the same shapes
-# and length (another seed or algorithm), else from the profile's measured cost.
+# and length (another seed or algorithm, or the BatchNorm ablation's study sibling), else
+# from the profile's measured cost.
 
 # %% tags=["remove-input"]
 table(tables.missing_rows(missing), "Runs of this profile not finished yet.", "tab-missing",

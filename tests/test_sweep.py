@@ -213,3 +213,5 @@ def test_an_unstarted_run_is_estimated_from_its_finished_siblings_logs(tmp_path)
     finished(RunSpec("cpu", "maml", 3, ()), 0.1, device="NVIDIA H200")
     todo = RunSpec("cpu", "meta-sgd", 2, ())
     assert estimated_seconds(todo, tmp_path) == pytest.approx(n * 0.9)
+    ablation = RunSpec("cpu", "meta-sgd", 0, (("query_bn", "support"),))  # same shapes
+    assert estimated_seconds(ablation, tmp_path) == pytest.approx(n * 0.9)

@@ -156,18 +156,26 @@ def is_finished(spec: RunSpec, out: str | os.PathLike) -> bool:
 
 # ----------------------------------------------------------------------------- lanes
 
+SAME_COST = ("meta.query_bn",)  # settings that change no shape, so no cost per iteration
+
+
+def _cost_key(cfg: Any) -> dict[str, Any]:
+    return {k: v for k, v in stack_key(cfg).items() if k not in SAME_COST}
+
+
 def measured_seconds_per_iteration(spec: RunSpec, out: str | os.PathLike) -> float | None:
     """The least cost per iteration logged by the finished runs in ``out`` that share this
     run's shapes and length (`stack_key`: other seeds and algorithms of its profile) and
     trained as the study trains (eagerly, on a CPU, alone), or None when there are none.
     The least, because a run that shared its core with other work logs more: the fastest
-    log is the best measure of one quiet core."""
-    key = stack_key(spec.config())
+    log is the best measure of one quiet core. Where the query's BatchNorm statistics come
+    from (`SAME_COST`) changes no shape, so the ablation counts its study siblings."""
+    key = _cost_key(spec.config())
     rates = []
     for final in sorted(run_dir(spec, out).parent.glob("*/final.pt")):
         other, info = store.read_config(final.parent)
         rows = [r for r in store.read_metrics(final.parent) if "wall_time" in r]
-        if (stack_key(other) == key and rows and rows[-1]["iteration"] > 0
+        if (_cost_key(other) == key and rows and rows[-1]["iteration"] > 0
                 and str(info.get("device", "")).startswith("CPU")
                 and not info.get("torch_compile") and info.get("stacked_with", 1) == 1):
             rates.append(rows[-1]["wall_time"] / rows[-1]["iteration"])
