@@ -48,7 +48,7 @@ from neglr_utils.display.plots import (
     style,
     title,
 )
-from neglr_utils.runs.profiles import CPU, CPU_MINI
+from neglr_utils.runs.profiles import CPU, CPU_MINI, LONG_CURVE_ITERATIONS
 from neglr_utils.runs.sweep import load_sweep
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
@@ -159,7 +159,8 @@ table([{"dataset": labels[n], **row} for n, s in studies.items()
 # committed for each dataset: {glue:text}`long-run`.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-curves", "caption": "Mean learned rate per layer of the longest committed Meta-SGD run per dataset (seed 0); dotted: the number of iterations of the profile."}}
-long_mini = CPU_MINI.locate(("meta-sgd",), (0,), n_iterations=20_000)[("meta-sgd", 0)]
+long_mini = CPU_MINI.locate(("meta-sgd",), (0,),
+                            n_iterations=LONG_CURVE_ITERATIONS)[("meta-sgd", 0)]
 study_mini = CPU_MINI.locate(("meta-sgd",), (0,))[("meta-sgd", 0)]
 mini_curve = (long_mini if (long_mini / "metrics.jsonl").exists()
               else study_mini if (study_mini / "final.pt").exists()

@@ -15,7 +15,7 @@ from neglr_utils import get_study, load_studies
 from neglr_utils.analysis import published
 from neglr_utils.analysis.calibration import calibrate
 from neglr_utils.analysis.endpoints import seed_changes, seed_deltas
-from neglr_utils.analysis.results import Study
+from neglr_utils.analysis.results import Study, read_curve
 from neglr_utils.analysis.scorecard import scorecard
 from neglr_utils.analysis.variance import (
     decompose,
@@ -25,6 +25,7 @@ from neglr_utils.analysis.variance import (
 )
 from neglr_utils.display import tables
 from neglr_utils.display.format import markdown_table
+from neglr_utils.runs.profiles import CPU_MINI, LONG_CURVE_ITERATIONS
 
 
 def study_section(name: str, study: Study) -> list[str]:
@@ -55,6 +56,20 @@ def study_section(name: str, study: Study) -> list[str]:
     return out
 
 
+def long_curve_section() -> list[str]:
+    """Where the long Meta-SGD curve's rates settle (chapter 3's table), if it is committed."""
+    folder = CPU_MINI.locate(("meta-sgd",), (0,),
+                             n_iterations=LONG_CURVE_ITERATIONS)[("meta-sgd", 0)]
+    if not (folder / "metrics.jsonl").exists():
+        return []
+    curve = read_curve(folder)
+    last = max(p.iteration for p in curve.evolution)
+    return [f"### The long curve: {CPU_MINI.label}, Meta-SGD seed 0, logged to {last:,} of "
+            f"{curve.config.n_iterations:,} iterations", "",
+            markdown_table(tables.settling_rows(curve.evolution, curve.config.n_iterations),
+                           index="layer"), ""]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
@@ -64,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, study in studies.items():
         if study.finished:
             lines += study_section(name, study)
+    if args.profile == "cpu":
+        lines += long_curve_section()
     print("\n".join(lines))
 
 

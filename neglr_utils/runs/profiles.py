@@ -194,6 +194,10 @@ CPU_MINI = Profile(
     seeds=(0, 1, 2, 3, 4), seconds_per_iteration=0.47, mechanism_seeds=(0, 1),
     ablation_seeds=(0, 1))
 
+# The long rate curve (chapter 3): cpu-mini's Meta-SGD seed 0 continued to this length
+# (`extend`), to show where the conv rates settle.
+LONG_CURVE_ITERATIONS = 20_000
+
 # The first mini-ImageNet runs (seed 0, 6,000 iterations): kept as a shorter-training
 # contrast. Their configs say profile "cpu-mini", so they keep their directories.
 CPU_MINI_6K = dataclasses.replace(
