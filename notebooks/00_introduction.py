@@ -149,9 +149,9 @@ check(conv_claim.status == "not reproduced" and omni_cal.calibrated is False
 # %% tags=["remove-input"]
 table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
         "iterations": f"{p.run.n_iterations:,}",
-        "seeds": ", ".join(map(str, p.seeds)),
+        "planned seeds": ", ".join(map(str, p.seeds)),
         "finished runs": f"{sum(r.finished for r in studies[p.name].runs.values())}"
-        if p.name in studies else "—",
+        if p.name in studies else "none committed",
         "role": role}
        for p, role in ((PROFILES["paper"], "the report's protocol (a GPU; results/paper)"),
                        *((p, "primary test: the report's regime") for p in book.profiles[:1]),
@@ -234,8 +234,10 @@ table_group([table(
 #
 # **The report's numbers.** Its text gives Meta-SGD's off-task change as +0.2 % and
 # MAML's as −0.3 %; its Figure 7 gives {glue:text}`rep-off-msgd` and
-# {glue:text}`rep-off-maml` (off − pre, accuracy as a fraction), i.e. +0.02 and −0.22
-# points. The book uses the figure's values, the measured means the text summarises.
+# {glue:text}`rep-off-maml` (off − pre, accuracy as a fraction), i.e.
+# {glue:text}`rep-off-points` percentage points. Text and figure disagree, for Meta-SGD
+# by a factor of ten. The book uses the figure's values: they are the plotted means of
+# the probe, and the text names no other source for its percentages.
 
 # %% tags=["hide-cell"]
 for key, rule in (("rule-sign", "sign"), ("rule-all", "all conv"), ("rule-almost", "almost"),
@@ -243,6 +245,8 @@ for key, rule in (("rule-sign", "sign"), ("rule-all", "all conv"), ("rule-almost
     glue_text(key, RULES[rule])
 glue_text("rep-off-msgd", fmt(published.off_change("meta-sgd"), "change"))
 glue_text("rep-off-maml", fmt(published.off_change("maml"), "change"))
+glue_text("rep-off-points", " and ".join(f"{100 * published.off_change(a):+.2f}"
+                                         for a in ("meta-sgd", "maml")))
 
 # %% [markdown]
 # ## Chapters

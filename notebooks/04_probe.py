@@ -293,8 +293,9 @@ table([{"dataset": labels[n], "seeds (Meta-SGD / MAML)": f"{i.n_x} / {i.n_y}",
 # ## Shared classes between the two tasks
 #
 # On mini-ImageNet's 20 test classes two independently drawn 5-way tasks share a class
-# most of the time, so an "off-task" probe is mostly partly on-task. The probe draws task
-# B from the classes task A does not use; both pairings are shown where both were probed.
+# most of the time, so an independently drawn task B would usually contain some of task
+# A's classes. The probe draws task B from the classes task A does not use; both pairings
+# are shown where both were probed.
 
 # %% tags=["remove-input"]
 table([{"dataset": labels[n], **r} for n, s in studies.items()

@@ -88,7 +88,7 @@ Markdown("; ".join(f"{s.profile.label}: {next(v.n_pairs for v in sims[n].values(
 # %% [markdown]
 # ## Which layers move
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cka", "caption": "Linear CKA between each layer's representation under the meta-initialisation and under the weights adapted to task A, as trained, per algorithm; solid: on task A's query images, dashed: on task B's images; 95 % intervals over training seeds where a dataset has two or more (n in the legend), one panel per dataset. 1: unchanged up to rotation and scale."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cka", "caption": "Linear CKA between each layer's representation under the meta-initialisation and under the weights adapted to task A, as trained, per algorithm; solid: on task A's query images, dashed: on task B's images; 95 % intervals over training seeds where a dataset has two or more (n in the legend), one panel per dataset, the axis from a little below the lowest mean to 1 (intervals beyond are cut). 1: unchanged up to rotation and scale."}}
 fig, axes = plt.subplots(len(studies), 1, figsize=(8, 3.6 * len(studies)), squeeze=False)
 for ax, (n, s) in zip(axes[:, 0], studies.items(), strict=True):
     series, styles = {}, {}

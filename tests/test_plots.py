@@ -106,3 +106,13 @@ def test_plot_episode_draws_every_support_and_query_image():
     drawn = [ax for ax in fig.axes if ax.images]
     assert len(drawn) == n_way * (k_shot + k_query)
     assert fig.axes[0].get_ylabel() == "label 0" and fig.axes[0].get_title() == "support"
+
+
+def test_layer_similarity_axis_stops_near_the_lowest_mean_and_at_one():
+    """Two seeds that disagree give a t-interval far past [0, 1]; the axis keeps to the
+    means (a little below the lowest, up to 1) so the other series stay readable."""
+    wide = mean_ci([0.1, 0.9])  # t-factor 12.7: the interval runs to about -4.6 and 5.6
+    tight = {k: mean_ci([0.99, 0.995]) for k in ("conv1", "head")}
+    ax = plots.plot_layer_similarity({"a": {"conv1": wide, "head": wide}, "b": tight})
+    low, high = ax.get_ylim()
+    assert low == pytest.approx(wide.mean - 0.1) and high == pytest.approx(1.02)

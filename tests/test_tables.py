@@ -120,6 +120,7 @@ def test_markdown_tables_are_numbered_and_escape_cells():
     (0.4757, "prob", "0.4757"), (-0.006, "rate", "-0.0060"), (0.461, "pct", "46.1 %"),
     (0.00044, "p", "0.00044"), (3.0, "count", "3"), (7200.0, "s", "2.0 h"),
     (math.nan, "prob", "n/a"), (None, "prob", "—"),
+    (-0.00001, "change", "0.0000"), (-0.00001, "prob", "0.0000"), (0.0, "rate", "0.0000"),
 ])
 def test_the_one_formatter(value, kind, text):
     assert fmt(value, kind) == text

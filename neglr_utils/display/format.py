@@ -43,6 +43,8 @@ def fmt(value: Interval | float | int | None, kind: str = "prob", digits: int | 
     if kind == "count":
         return f"{value:,.0f}"
     d = 4 if digits is None else digits
+    if round(value, d) == 0:  # no sign on a zero, not even one left by rounding ("-0.0000")
+        return f"{0:.{d}f}"
     return f"{value:+.{d}f}" if kind in ("rate", "change") else f"{value:.{d}f}"
 
 

@@ -464,6 +464,9 @@ def plot_layer_similarity(series: Mapping[str, Mapping[str, Interval] | None],
                   label=f"{label} (n={n})", **kw)
     ax.set_xticks(x, layers)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(top=1.02)  # CKA is at most 1
+    # CKA lies in [0, 1]; a t-interval from two seeds can run far past both, so the axis
+    # stops a little below the lowest mean and at 1 (intervals beyond are cut there).
+    lowest = min((v.mean for values in shown.values() for v in values.values()), default=0.0)
+    ax.set_ylim(max(ax.get_ylim()[0], lowest - 0.1, -0.02), 1.02)
     _legend(ax)
     return ax
