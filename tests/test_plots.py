@@ -49,6 +49,18 @@ def test_figure7_panels_and_report():
     assert len(flat[2].lines) == 2 and not flat[3].get_visible()  # the report; unused
 
 
+def test_regime_panels_keep_legends_off_the_error_bars():
+    changes = {a: {"on": iv(0.1), "off": iv(0.03)} for a in ("maml", "meta-sgd")}
+    fig, axes = plots.regime_panels({"omniglot": changes, "mini": changes}, ncols=2)
+    flat = list(axes.flat)
+    assert errorbars(flat[0]) == 2 and errorbars(flat[1]) == 2  # on- and off-task
+    assert len(flat[2].lines) == 3 and not flat[3].get_visible()  # report: on, off, zero line
+    renderer = fig.canvas.get_renderer()
+    for ax in flat[:3]:  # every legend lies wholly below its panel's axes
+        legend, box = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert legend.y1 < box.y0
+
+
 def test_endpoint_shows_seeds_the_mean_and_the_margin():
     ax = plots.plot_endpoint((0, 1, 2), [iv(0.01), iv(-0.01), iv(0.0)], iv(0.0), 0.0024,
                              report_effect=0.0024)

@@ -84,7 +84,8 @@ def plot_figure7(fig7: Mapping[str, Mapping[str, Interval]], ax: Axes | None = N
             continue
         n = next(iter(d.values())).n
         _errorbar(ax, x + 0.05 * (i - (len(fig7) - 1) / 2), [d.get(k) for k, _ in FIG7_CONDITIONS],
-                  marker="o", color=COLORS.get(algo), label=f"{algo} (n={n} {unit}, 95% CI)")
+                  marker="o", color=COLORS.get(algo),
+                  label=f"{ALGO_LABELS.get(algo, algo)} (n={n} {unit}, 95% CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
     ax.set_ylabel("prototype accuracy (cosine, head-free)")
     _legend(ax)
@@ -97,7 +98,8 @@ def plot_report_figure7(ax: Axes | None = None) -> Axes:
     x = np.arange(len(FIG7_CONDITIONS))
     for algo, vals in published.FIGURE7.items():
         ax.plot(x, [vals[k] for k, _ in FIG7_CONDITIONS], ls="--", marker="s", mfc="none",
-                color=COLORS.get(algo), label=f"{algo} (n={published.FIGURE7_N:,} pairs, no CI)")
+                color=COLORS.get(algo),
+                label=f"{ALGO_LABELS.get(algo, algo)} (n={published.FIGURE7_N:,} pairs, no CI)")
     ax.set_xticks(x, [name for _, name in FIG7_CONDITIONS])
     ax.set_ylabel("prototype accuracy (report)")
     _legend(ax)
@@ -117,14 +119,23 @@ def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]],
         plot_figure7(fig7, ax, unit=(units or {}).get(name, "seeds"))
         title(ax, name, 40)
     plot_report_figure7(flat[n - 1])
-    for ax in flat[:n]:  # below the tick labels: inside, a legend can hide error bars
-        if ax.get_legend() is not None:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=10)
-    title(flat[n - 1], "report: mini-ImageNet 84×84, 64 filters, 60,000 it.", 40)
+    title(flat[n - 1], REPORT_TITLE, 40)
+    _legends_below(flat[:n], -0.1)
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig, axes
+
+
+REPORT_TITLE = "report: mini-ImageNet 84×84, 64 filters, 60,000 it."
+
+
+def _legends_below(axes: Sequence[Axes], y: float) -> None:
+    """Move each panel's legend below its tick labels (at axes fraction ``y``): inside the
+    axes a legend can hide an error bar."""
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, y), fontsize=10)
 
 
 def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Interval,
@@ -425,6 +436,26 @@ def plot_report_regime(ax: Axes | None = None) -> Axes:
     ax.set_ylabel("change (the report)")
     _legend(ax)
     return ax
+
+
+def regime_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval | None]]],
+                  ncols: int = 2) -> tuple[Figure, np.ndarray]:
+    """`plot_regime` per dataset (title -> algorithm -> {"on", "off"}) and the report's
+    changes last, ``ncols`` panels per row, legends below the tick labels."""
+    n = len(panels) + 1
+    rows = -(-n // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, 5.0 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax, (name, changes) in zip(flat, panels.items(), strict=False):
+        plot_regime(changes, ax)
+        title(ax, name, 40)
+    plot_report_regime(flat[n - 1])
+    title(flat[n - 1], REPORT_TITLE, 40)
+    _legends_below(flat[:n], -0.2)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig, axes
 
 
 def plot_calibration(cal: Calibration, ax: Axes | None = None) -> Axes:
