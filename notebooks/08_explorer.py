@@ -100,11 +100,11 @@ grid = grid_values(size.grid_step)
 #
 # The MAML and Meta-SGD runs of this profile (trained by chapters 2 and 3, reused here),
 # and a fixed list of task pairs (A, B) from the probe's split, drawn with the probe's
-# seeds.
+# seeds. Committed shorter-training contrasts are left out: one slider per dataset.
 
 # %% tags=["hide-cell"]
 studies = {n: s for n, s in load_studies(book, seeds, root=results_dir).items()
-           if s.of("maml") and s.of("meta-sgd")}
+           if s.profile.trainable and s.of("maml") and s.of("meta-sgd")}
 
 
 def explorer_inputs(study):
@@ -173,7 +173,8 @@ table([{"dataset": studies[n].profile.label,
 # %%
 if dataset is not None and dataset not in inputs:
     raise ValueError(f"notebook parameter dataset={dataset!r}: choose one of {sorted(inputs)} "
-                     "(profiles with finished MAML and Meta-SGD runs), or None")
+                     "(dataset profiles with finished MAML and Meta-SGD runs; shorter-training "
+                     "contrasts are left out), or None")
 t0 = time.perf_counter()
 explorer = LearningRateExplorer(*inputs[dataset or next(iter(inputs))])
 explorer.widget
