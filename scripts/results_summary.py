@@ -10,6 +10,7 @@ and the book cannot disagree.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from neglr_utils import get_study, load_studies
 from neglr_utils.analysis import published
@@ -40,7 +41,12 @@ def study_section(name: str, study: Study) -> list[str]:
     report_form = calibrate(study.probes, probe, published.FIGURE7_P, form="off − on",
                             algos=("maml", "meta-sgd"))
     out += [markdown_table(tables.calibration_rows([(study.profile.label, cal),
-                                                    (study.profile.label, report_form)])), ""]
+                                                    (study.profile.label, report_form)])), "",
+            markdown_table(tables.reach_rows([(study.profile.label, cal),
+                                              (study.profile.label, report_form)],
+                                             published.FIGURE7_N)), ""]
+    configs = [probe, dataclasses.replace(probe, disjoint=not probe.disjoint)]
+    out += [markdown_table(tables.report_form_rows(study, configs)), ""]
     groups = seed_deltas(study.probes, probe)
     if len(groups) >= 2:
         parts = decompose(list(groups.values()))

@@ -12,6 +12,7 @@ from neglr_utils.analysis.calibration import (
     calibrate,
     check_same_tasks,
     median_p,
+    reach,
 )
 from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
 
@@ -96,11 +97,13 @@ def test_the_placebo_table_and_text_use_the_median():
         "no two models of one algorithm are probed yet")
 
 
-def pairs(same: list[float], between: list[float], ahead: str = "meta-sgd") -> Calibration:
+def pairs(same: list[float], between: list[float], ahead: str = "meta-sgd",
+          sd: float = 0.01) -> Calibration:
     """A calibration with the given p-values of same- and different-algorithm pairs, each
-    different-algorithm pair with ``ahead``'s model the better one."""
+    different-algorithm pair with ``ahead``'s model the better one; ``sd`` over 600 task
+    pairs (0.01: a difference of 0.0014 reaches p = 0.00044, less than the report's effect)."""
     def pair(algo_y: str, p: float, diff: float = 0.0) -> PlaceboPair:
-        return PlaceboPair("maml", 0, algo_y, 1, "off − pre_b", p, diff)
+        return PlaceboPair("maml", 0, algo_y, 1, "off − pre_b", p, diff, sd, 600)
     diff = -0.01 if ahead == "meta-sgd" else 0.01  # x (MAML) minus y (Meta-SGD)
     return Calibration("off − pre_b", tuple([pair("maml", p) for p in same]
                                            + [pair("meta-sgd", p, diff) for p in between]),
@@ -144,8 +147,57 @@ def test_the_report_p_counts_only_when_calibrated_and_reached(same, between, ahe
     assert tables.placebo_text(cal, 5).split("; ")[-1] == reading
 
 
+def test_the_report_p_is_not_testable_where_only_a_larger_effect_reaches_it():
+    from neglr_utils.analysis.scorecard import calibration_finding
+    from neglr_utils.display import tables
+
+    cal = pairs(SAME_OK, [0.2] * 9, sd=0.1)  # 600 pairs: a difference of 0.0144 reaches p
+    assert calibration_finding(cal).status == "not testable here"
+    assert tables.placebo_text(cal, 5).split("; ")[-1] == (
+        "at 600 task pairs p < 0.00044 needs a mean difference of at least 0.0144 between two "
+        "models, more than the report's whole effect (+0.0024), so here neither kind of pair "
+        "can show it")
+    assert calibration_finding(pairs(SAME_OK, [0.2] * 9, sd=0.01)).status == "not reproduced"
+
+
 def test_a_pair_knows_which_model_is_ahead():
-    pair = PlaceboPair("maml", 0, "meta-sgd", 1, "off − pre_b", 0.1, -0.02)  # MAML − Meta-SGD
+    pair = PlaceboPair("maml", 0, "meta-sgd", 1, "off − pre_b", 0.1, -0.02, 0.1, 600)  # x − y
     assert pair.ahead("meta-sgd") and not pair.ahead("maml")
     with pytest.raises(ValueError, match="neither"):
         pair.ahead("meta-sgd-positive")
+
+
+def placebo_of(diffs: list[np.ndarray], threshold: float) -> Calibration:
+    """Same-algorithm pairs whose per-task-pair differences are ``diffs``."""
+    pairs = []
+    for d in diffs:
+        t = sps.ttest_1samp(d, 0.0)
+        pairs.append(PlaceboPair("maml", 0, "maml", 1, "off − pre_b", t.pvalue, d.mean(),
+                                 d.std(ddof=1), len(d)))
+    return Calibration("off − pre_b", tuple(pairs), threshold)
+
+
+def test_reach_detectable_is_where_the_t_test_crosses_the_threshold():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 1, 600)
+    z = (z - z.mean()) / z.std(ddof=1)  # mean 0, sd 1 exactly
+    r = reach(placebo_of([0.04 * z, 0.05 * z + 0.001], 0.00044), n_pairs=600)
+    sd = np.sqrt((0.04 ** 2 + 0.05 ** 2) / 2)
+    at_edge = sd * z + r.detectable  # a pair whose mean is exactly the detectable difference
+    assert sps.ttest_1samp(at_edge, 0.0).pvalue == pytest.approx(0.00044, rel=1e-6)
+    assert r.largest == pytest.approx(0.001)
+    assert reach(placebo_of([0.04 * z], 0.00044), n_pairs=40_000).detectable == pytest.approx(
+        sps.t.ppf(1 - 0.00022, 39_999) * 0.04 / 200)
+
+
+def test_reach_recovers_the_spread_and_projects_the_placebo():
+    rng = np.random.default_rng(4)
+    tau, sd, n = 0.01, 0.1, 400  # true model differences D ~ N(0, tau²); task-pair noise sd
+    diffs = [rng.normal(rng.normal(0, tau), sd, n) for _ in range(2000)]
+    cal = placebo_of(diffs, 0.05)
+    r = reach(cal)
+    assert r.spread == pytest.approx(tau, rel=0.1)
+    assert r.projected == pytest.approx(cal.fraction_placebo_below, abs=0.03)
+    assert cal.fraction_placebo_below > 0.2  # far above the nominal 0.05: models differ
+    none = reach(placebo_of([rng.normal(0, sd, n) for _ in range(2000)], 0.05))
+    assert none.spread < 0.2 * tau and none.projected == pytest.approx(0.05, abs=0.01)

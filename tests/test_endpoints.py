@@ -56,6 +56,21 @@ def test_seeds_are_the_unit_of_the_verdict():
     assert swapped.conclusion == "opposite"
 
 
+def test_the_report_form_splits_into_its_three_terms():
+    results = [result("meta-sgd", s, acc(20 + s, 0.04)) for s in range(3)]
+    results += [result("maml", s, acc(30 + s, -0.02)) for s in range(3)]
+    split = verdict(results, CFG).report_form
+    total, off, on, base = (np.array(t.values) for t in
+                            (split.total, split.off, split.on, split.baseline))
+    np.testing.assert_allclose(total, off - on + base, atol=1e-12)  # per seed, exactly
+    x, y = acc(21, 0.04), acc(31, -0.02)  # seed 1 by hand
+    assert base[1] == pytest.approx(np.mean((x.pre_b - x.pre_a) - (y.pre_b - y.pre_a)))
+    per_pair = np.mean([(acc(20 + s, 0.04).pre_b - acc(20 + s, 0.04).pre_a)
+                        - (acc(30 + s, -0.02).pre_b - acc(30 + s, -0.02).pre_a)
+                        for s in range(3)], axis=0)
+    assert split.baseline_pair_se == pytest.approx(sps.sem(per_pair))
+
+
 def test_equivalence_needs_seeds_inside_the_margin():
     tight = over_seeds([0, 1, 2], [0.0004, -0.0003, 0.0001], margin=0.0024)
     assert conclude(tight) == "equivalent"

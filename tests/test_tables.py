@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import synthetic_splits, tiny_config
@@ -166,6 +167,23 @@ def test_scorecard_covers_every_claim_with_a_status(study):
     assert placebo.status == "not testable here" and placebo.n_seeds == 2  # 2 pairs < 3
     rows = tables.scorecard_rows(claims, {"tiny": "ours"})
     assert all(r["status, ours"].split(" (")[0] in STATUSES for r in rows)
+
+
+def test_the_report_form_of_a_study_and_its_rows(study):
+    """The tiny study's probe is independent (the report's pairing): its report form is
+    split into terms whose per-seed sum is the total, and one row shows it."""
+    from neglr_utils.analysis.endpoints import adaptation_part
+    from neglr_utils.analysis.scorecard import report_form_independent
+
+    form = report_form_independent(study)
+    assert form is not None and form.total.seeds == (0, 1)
+    np.testing.assert_allclose(np.subtract(form.total.values, form.baseline.values),
+                               np.subtract(form.off.values, form.on.values), atol=1e-12)
+    assert adaptation_part(form).mean == pytest.approx(
+        np.mean(form.off.values) - np.mean(form.on.values))
+    rows = tables.report_form_rows(study, [study.profile.probe])
+    assert len(rows) == 1 and rows[0]["+ pre_B − pre_A"] == fmt(form.baseline.interval,
+                                                                 "change")
 
 
 def test_choices_rows_give_each_profile_its_own_column():

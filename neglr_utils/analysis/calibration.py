@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
 from ..core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult
 from ..runs.probes import select
@@ -69,7 +70,9 @@ class PlaceboPair:
     seed_y: int
     form: str
     p: float
-    mean_diff: float  # mean over pairs of the statistic, x minus y
+    mean_diff: float  # mean over task pairs of the statistic, x minus y
+    sd_diff: float  # its standard deviation over task pairs
+    n: int  # task pairs
 
     @property
     def same_algorithm(self) -> bool:
@@ -151,5 +154,41 @@ def calibrate(results: Sequence[ProbeResult], config: ProbeConfig, threshold: fl
     for x, y in itertools.combinations(runs, 2):
         t = paired_test(form_values(x.acc, form), form_values(y.acc, form))
         pairs.append(PlaceboPair(x.run.algo, x.run.seed, y.run.algo, y.run.seed, form, t.p,
-                                 t.diff.mean))
+                                 t.diff.mean, t.diff.sd, t.diff.n))
     return Calibration(form, tuple(pairs), threshold)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the report's test can see between two models of one algorithm at ``n_pairs``
+    task pairs, from the same-algorithm pairs of a `Calibration`.
+
+    With d̄ = D + e the mean difference of a pair of models, D the true difference between
+    the two trained networks and e the task-pair error (variance s²/n), E[d̄²] = E[D²] +
+    E[s²/n]: ``spread`` = sqrt(mean d̄² − mean s²/n) (moments, 0 when negative) is the
+    root-mean-square D. With D ~ N(0, spread²), a fraction ``projected`` of same-algorithm
+    pairs falls below the threshold at ``n_pairs``: 2·P(Z > detectable / sqrt(spread² +
+    s²/n_pairs)).
+    """
+
+    n_pairs: int
+    detectable: float  # smallest |mean difference| with p below the threshold
+    largest: float  # largest |mean difference| of the same-algorithm pairs (at their n)
+    spread: float  # root-mean-square true difference between two same-algorithm models
+    projected: float  # expected fraction of same-algorithm pairs below the threshold
+
+
+def reach(cal: Calibration, n_pairs: int | None = None) -> Reach | None:
+    """`Reach` of the report's test at ``n_pairs`` task pairs (None: the probed number);
+    None without same-algorithm pairs."""
+    same = cal.placebo
+    if not same:
+        return None
+    n_pairs = same[0].n if n_pairs is None else n_pairs
+    var_pair = float(np.mean([p.sd_diff ** 2 for p in same]))
+    excess = np.mean([p.mean_diff ** 2 - p.sd_diff ** 2 / p.n for p in same])
+    spread = float(np.sqrt(max(excess, 0.0)))
+    detectable = float(sps.t.ppf(1 - cal.threshold / 2, n_pairs - 1)
+                       * np.sqrt(var_pair / n_pairs))
+    projected = float(2 * sps.norm.sf(detectable / np.sqrt(spread ** 2 + var_pair / n_pairs)))
+    return Reach(n_pairs, detectable, max(abs(p.mean_diff) for p in same), spread, projected)

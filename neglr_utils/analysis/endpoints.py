@@ -57,14 +57,17 @@ class Comparison:
     primary: PairedTest  # (off_b - pre_b)[x] - (off_b - pre_b)[y]
     report_form: PairedTest  # (off_b - on_a)[x] - (off_b - on_a)[y]
     on: PairedTest  # (on_a - pre_a)[x] - (on_a - pre_a)[y]
+    baseline: PairedTest  # (pre_b - pre_a)[x] - (pre_b - pre_a)[y]: no adaptation in it
 
 
 def compare(x: PairAccuracies, y: PairAccuracies) -> Comparison:
+    """Per pair, report_form = primary - on + baseline exactly (`ReportForm`)."""
     if x.n != y.n:
         raise ValueError(f"paired comparison needs the same task pairs: {x.n} vs {y.n}")
     return Comparison(primary=paired_test(x.off_b - x.pre_b, y.off_b - y.pre_b),
                       report_form=paired_test(x.off_b - x.on_a, y.off_b - y.on_a),
-                      on=paired_test(x.on_a - x.pre_a, y.on_a - y.pre_a))
+                      on=paired_test(x.on_a - x.pre_a, y.on_a - y.pre_a),
+                      baseline=paired_test(x.pre_b - x.pre_a, y.pre_b - y.pre_a))
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,47 @@ def over_seeds(seeds: Sequence[int], values: Sequence[float],
                      tost(v, margin) if margin is not None else None)
 
 
+@dataclass(frozen=True)
+class ReportForm:
+    """The report's (off − on) form of Δ split into three terms, per seed:
+
+        off_b − on_a = (off_b − pre_b) − (on_a − pre_a) + (pre_b − pre_a),
+
+    each an x-minus-y difference. The last term involves no adaptation: the two models'
+    head-free accuracy on the task-B set minus the task-A set. A and B are drawn alike, so
+    it is zero in expectation over task draws; every seed is probed on the same pairs, so
+    an interval over seeds does not see its sampling error, and ``baseline_pair_se`` does:
+    the standard error over task pairs of its per-pair values averaged over seeds.
+    """
+
+    total: OverSeeds  # the report's form
+    off: OverSeeds  # the primary Δ
+    on: OverSeeds  # Δ of the on-task change (enters the total with a minus sign)
+    baseline: OverSeeds  # Δ of pre_b − pre_a
+    baseline_pair_se: float
+
+
+def report_form_split(seeds: Sequence[int], pairs: Sequence[tuple[PairAccuracies,
+                                                                  PairAccuracies]],
+                      comps: Sequence[Comparison], margin: float | None = None) -> ReportForm:
+    """`ReportForm` of the seeds' model pairs ``(x, y)`` and their `compare` results."""
+    per_pair = np.mean([(x.pre_b - x.pre_a) - (y.pre_b - y.pre_a) for x, y in pairs], axis=0)
+    se = float(per_pair.std(ddof=1) / np.sqrt(len(per_pair))) if len(per_pair) > 1 \
+        else float("nan")
+    return ReportForm(
+        total=over_seeds(seeds, [c.report_form.diff.mean for c in comps], margin),
+        off=over_seeds(seeds, [c.primary.diff.mean for c in comps]),
+        on=over_seeds(seeds, [c.on.diff.mean for c in comps]),
+        baseline=over_seeds(seeds, [c.baseline.diff.mean for c in comps]),
+        baseline_pair_se=se)
+
+
+def adaptation_part(form: ReportForm) -> Interval:
+    """What adaptation contributes to the report's form, (off − pre_b) − (on − pre_a), over
+    seeds: the total without the term that involves no adaptation."""
+    return mean_ci(np.subtract(form.total.values, form.baseline.values))
+
+
 VERDICTS = {
     "supported": "Meta-SGD's off-task change exceeds MAML's (95 % CI over seeds above 0)",
     "opposite": "MAML's off-task change exceeds Meta-SGD's (95 % CI over seeds below 0)",
@@ -99,7 +143,7 @@ class Verdict:
 
     per_seed: tuple[Comparison, ...]
     endpoint: OverSeeds  # per-seed mean of the primary Delta
-    report_form: OverSeeds  # per-seed mean of the report's (off - on) form
+    report_form: ReportForm  # the report's (off - on) form, split into its terms
     margin: float
     conclusion: str  # a key of VERDICTS
     n_pairs: int
@@ -143,7 +187,8 @@ def verdict(results: Sequence[ProbeResult], config: ProbeConfig, *, algo_x: str 
     comps = tuple(compare(x.acc, y.acc) for x, y in pairs.values())
     seeds = tuple(pairs)
     endpoint = over_seeds(seeds, [c.primary.diff.mean for c in comps], margin)
-    report_form = over_seeds(seeds, [c.report_form.diff.mean for c in comps], margin)
+    report_form = report_form_split(seeds, [(x.acc, y.acc) for x, y in pairs.values()],
+                                    comps, margin)
     first = next(iter(pairs.values()))[0]
     return Verdict(comps, endpoint, report_form, margin, conclude(endpoint), first.acc.n,
                    first.frac_shared)
@@ -167,7 +212,7 @@ def family(v: Verdict) -> list[TestRow]:
         rows.append(("primary Δ", f"task pairs (seed {seed})", c.primary))
         rows.append(("report's (off − on) form", f"task pairs (seed {seed})", c.report_form))
     rows.append(("primary Δ", "seeds", v.endpoint.test))
-    rows.append(("report's (off − on) form", "seeds", v.report_form.test))
+    rows.append(("report's (off − on) form", "seeds", v.report_form.total.test))
     adjusted = holm([t.p for _, _, t in rows])
     return [TestRow(n, u, t.diff, t.p, p) for (n, u, t), p in zip(rows, adjusted, strict=True)]
 

@@ -9,6 +9,7 @@ the report's effect with 80 % power at the variability we measured (`variance`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from ..core.probe import TRAINED, ProbeConfig
 from ..runs.probes import select
 from ..stats import Interval, mean_ci, welch_ci
 from . import published
-from .calibration import MIN_PLACEBO, MISCALIBRATED, Calibration, calibrate
-from .endpoints import changes, pairs_by_seed, verdict
+from .calibration import MIN_PLACEBO, MISCALIBRATED, Calibration, calibrate, reach
+from .endpoints import ReportForm, changes, pairs_by_seed, verdict
 from .results import Study, table1
 from .variance import seeds_to_detect
 
@@ -39,7 +40,9 @@ RULES = {
                    "models, so the share describes, it does not test), or when at most half "
                    "of the MAML–Meta-SGD pairs give p below it with Meta-SGD ahead; "
                    "reproduced when the test is not shown miscalibrated and most of them do; "
-                   f"not testable with fewer than {MIN_PLACEBO} same-algorithm pairs",
+                   f"not testable with fewer than {MIN_PLACEBO} same-algorithm pairs, or "
+                   "when at our number of task pairs only a difference larger than the "
+                   "report's effect can reach its p",
     "delta": "as 'sign'; also not reproduced when a TOST over seeds excludes an effect as "
              "large as the report's",
 }
@@ -191,8 +194,22 @@ def calibration_finding(cal: Calibration) -> Finding:
                        f"{n} same-algorithm pair{'s' if n != 1 else ''}")
     if cal.calibrated and cal.algorithms_reach is None:
         return Finding(share, n, "not testable here", None, "no MAML–Meta-SGD pair")
+    here = reach(cal)
+    if cal.calibrated and here.detectable > abs(published.effect()):
+        return Finding(share, n, "not testable here", None,
+                       f"{detail}; at {here.n_pairs:,} task pairs p < {cal.threshold:g} needs "
+                       f"a difference of {here.detectable:.4f}, more than the report's effect")
     status = "reproduced" if cal.calibrated and cal.algorithms_reach else "not reproduced"
     return Finding(share, n, status, None, detail)
+
+
+def report_form_independent(study: Study) -> ReportForm | None:
+    """Meta-SGD − MAML in the report's (off − on) form with independent task pairs (the
+    report's pairing), split into its terms; None when no such probe has both."""
+    cfg = dataclasses.replace(study.profile.probe, disjoint=False)
+    if not pairs_by_seed(study.probes, cfg, "meta-sgd", "maml"):
+        return None
+    return verdict(study.probes, cfg).report_form
 
 
 def meta_sgd_beats_maml(study: Study) -> Finding:

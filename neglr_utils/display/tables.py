@@ -8,13 +8,14 @@ is `None` in the analysis and "—" here; the chapters say in a sentence what is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..analysis import published
-from ..analysis.calibration import Calibration, median_p
+from ..analysis.calibration import Calibration, median_p, reach
 from ..analysis.endpoints import (
     CHANGES,
     Verdict,
@@ -102,6 +103,12 @@ def placebo_text(cal: Calibration, planned_seeds: int) -> str:
                        f"each algorithm give {2 * math.comb(planned_seeds, 2)} such pairs")
     if not cal.calibrated:
         return text + "; the test is not calibrated there"
+    here = reach(cal)
+    if here.detectable > abs(published.effect()):
+        return text + (f"; at {here.n_pairs:,} task pairs p < {cal.threshold:g} needs a mean "
+                       f"difference of at least {here.detectable:.4f} between two models, "
+                       f"more than the report's whole effect ({fmt(published.effect(), 'change')}"
+                       "), so here neither kind of pair can show it")
     text += "; the placebo shows no sign of miscalibration there"
     if cal.algorithms_reach is None:
         return text
@@ -267,7 +274,27 @@ def overlap_rows(study: Study, configs: Sequence[ProbeConfig]) -> list[dict[str,
                      "pairs sharing a class": fmt(v.frac_shared, "pct"),
                      "seeds": str(len(v.endpoint.seeds)),
                      "Δ (95 % CI over seeds)": fmt(v.endpoint.interval, "change"),
-                     "the report's (off − on) form": fmt(v.report_form.interval, "change")})
+                     "the report's (off − on) form": fmt(v.report_form.total.interval, "change")})
+    return rows
+
+
+def report_form_rows(study: Study, configs: Sequence[ProbeConfig]) -> list[dict[str, str]]:
+    """Meta-SGD − MAML in the report's (off − on) form and its three terms
+    (`endpoints.ReportForm`), per probe config probed; 95 % t-intervals over seeds."""
+    rows = []
+    for cfg in configs:
+        if not select(study.probes, algo="maml", config=cfg):
+            continue
+        f = verdict(study.probes, cfg).report_form
+        on = f.on.interval
+        minus_on = dataclasses.replace(on, mean=-on.mean, low=-on.high, high=-on.low)
+        rows.append({"off-task pairs": "class-disjoint" if cfg.disjoint else "independent",
+                     "seeds": str(len(f.total.seeds)),
+                     "off − on (the report's form)": fmt(f.total.interval, "change"),
+                     "= off − pre_B": fmt(f.off.interval, "change"),
+                     "− (on − pre_A)": fmt(minus_on, "change"),
+                     "+ pre_B − pre_A": fmt(f.baseline.interval, "change"),
+                     "pre_B − pre_A: SE over task pairs": f"{f.baseline_pair_se:.4f}"})
     return rows
 
 
@@ -288,6 +315,26 @@ def calibration_rows(cals: Sequence[tuple[str, Calibration]]) -> list[dict[str, 
                              "pairs": str(len(pairs)),
                              f"p < {c.threshold:g}": f"{below} ({below / len(pairs):.0%})",
                              "median p": fmt(median_p(pairs), "p")})
+    return rows
+
+
+def reach_rows(cals: Sequence[tuple[str, Calibration]], n_report: int
+               ) -> list[dict[str, str]]:
+    """Per (dataset label, calibration): what the report's test can see between two models
+    of one algorithm at our number of task pairs and, projected, at the report's."""
+    rows = []
+    for label, c in cals:
+        ours, theirs = reach(c), reach(c, n_report)
+        if ours is None or theirs is None:
+            continue
+        rows.append({"dataset": label, "statistic": c.form,
+                     "task pairs": f"{ours.n_pairs:,}",
+                     "difference that reaches p, ours": f"{ours.detectable:.4f}",
+                     "largest same-algorithm difference": f"{ours.largest:.4f}",
+                     "spread between same-algorithm models": f"{ours.spread:.4f}",
+                     f"difference that reaches p at {n_report:,}": f"{theirs.detectable:.4f}",
+                     f"same-algorithm pairs below p at {n_report:,} (projected)":
+                         fmt(theirs.projected, "pct", 2)})
     return rows
 
 
