@@ -50,8 +50,7 @@ from neglr_utils.analysis.scorecard import report_form_independent
 from neglr_utils.analysis.variance import (
     decompose,
     probability_of_improvement,
-    seeds_for_equivalence,
-    seeds_to_detect,
+    seeds_needed,
 )
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
@@ -304,15 +303,13 @@ check(ours is not None and ours.detectable > abs(published.effect())
 # *there*, not on mini-ImageNet.
 
 # %% tags=["remove-input"]
-rows, improvements = [], {}
+rows, improvements, needed = [], {}, {}
 for n, s in studies.items():
     groups = seed_deltas(s.probes, s.profile.probe)
     if len(groups) >= 2:
         parts = decompose(list(groups.values()))
-        rows.append(tables.variance_row(labels[n], parts,
-                                        seeds_to_detect(published.effect(), parts.sd_seed_means),
-                                        seeds_for_equivalence(published.effect(),
-                                                              parts.sd_seed_means)))
+        needed[n] = seeds_needed(parts, published.effect())
+        rows.append(tables.variance_row(labels[n], parts, needed[n]))
     x = list(seed_changes(s.probes, s.profile.probe, "meta-sgd").values())
     y = list(seed_changes(s.probes, s.profile.probe, "maml").values())
     if len(x) >= 2 and len(y) >= 2:
@@ -322,6 +319,20 @@ table(rows, "Δ's variance over seeds and task pairs, and the seeds per algorith
     if rows else \
     Markdown("No dataset has two seeds of both algorithms probed yet: the spread over seeds "
              "is unknown.")
+
+# %% [markdown]
+# Part of the spread of $\bar\Delta_s$ over seeds is task-pair noise,
+# $\sigma_w/\sqrt{n}$, and only that part shrinks when each model is probed on more
+# pairs, which costs little beside training it: $\mathrm{sd}(\bar\Delta_s) =
+# \sqrt{\sigma_b^2 + \sigma_w^2/n}$. On mini-ImageNet {glue:text}`more-pairs`.
+
+# %% tags=["hide-cell"]
+mini_need = None if mini_main is None else needed.get(mini_main.name)
+glue_text("more-pairs", "two seeds of each algorithm are not probed yet" if mini_need is None
+          else f"probing {mini_need.factor}× the task pairs would cut the seeds per algorithm "
+          f"needed to detect the report's effect from {tables.about(mini_need.detect)} to "
+          f"{tables.about(mini_need.detect_more_pairs)}; no number of pairs brings it below "
+          f"{tables.about(mini_need.detect_any_pairs)}, the seed effect's own share")
 
 # %% [markdown]
 # The probability of improvement P(Meta-SGD > MAML) {cite:p}`agarwal2021deep` compares

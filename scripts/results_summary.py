@@ -21,8 +21,7 @@ from neglr_utils.analysis.scorecard import scorecard
 from neglr_utils.analysis.variance import (
     decompose,
     probability_of_improvement,
-    seeds_for_equivalence,
-    seeds_to_detect,
+    seeds_needed,
 )
 from neglr_utils.display import tables
 from neglr_utils.display.format import markdown_table
@@ -51,8 +50,7 @@ def study_section(name: str, study: Study) -> list[str]:
     if len(groups) >= 2:
         parts = decompose(list(groups.values()))
         out += [markdown_table([tables.variance_row(
-            study.profile.label, parts, seeds_to_detect(published.effect(), parts.sd_seed_means),
-            seeds_for_equivalence(published.effect(), parts.sd_seed_means))]), ""]
+            study.profile.label, parts, seeds_needed(parts, published.effect()))]), ""]
         x = list(seed_changes(study.probes, probe, "meta-sgd").values())
         y = list(seed_changes(study.probes, probe, "maml").values())
         imp = probability_of_improvement(x, y)

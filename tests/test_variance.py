@@ -13,6 +13,7 @@ from neglr_utils.analysis.variance import (
     prob_greater,
     probability_of_improvement,
     seeds_for_equivalence,
+    seeds_needed,
     seeds_to_detect,
 )
 from neglr_utils.stats import tost
@@ -79,3 +80,27 @@ def test_probability_of_improvement_by_hand():
     assert imp.low <= imp.p <= imp.high and (imp.n_x, imp.n_y) == (3, 3)
     same = probability_of_improvement([1.0, 2.0], [1.0, 2.0], seed=3)
     assert same.p == 0.5
+
+
+def test_more_task_pairs_shrink_only_the_within_seed_part():
+    rng = np.random.default_rng(5)
+    effects = rng.normal(0, 0.002, 6)  # seed effects; task-pair noise sd 0.04 over 600
+    parts = decompose([e + rng.normal(0, 0.04, 600) for e in effects])
+    need = seeds_needed(parts, 0.0024, factor=10)
+    assert need.detect == seeds_to_detect(0.0024, parts.sd_seed_means)
+    assert need.equivalence == seeds_for_equivalence(0.0024, parts.sd_seed_means)
+    more = math.sqrt(parts.sd_between ** 2 + parts.sd_within ** 2 / 6000)
+    assert need.detect_more_pairs == seeds_to_detect(0.0024, more)
+    assert need.detect_any_pairs == seeds_to_detect(0.0024, parts.sd_between)
+    assert need.detect_any_pairs <= need.detect_more_pairs <= need.detect
+    no_seed_effect = decompose([np.array([1.0, -1.0] * 5) + 0.01,
+                                np.array([1.0, -1.0] * 5) - 0.01])  # MSB < MSW
+    assert no_seed_effect.sd_between == 0
+    assert seeds_needed(no_seed_effect, 0.5).detect_any_pairs == 2
+
+
+def test_about_rounds_large_seed_counts_to_two_digits():
+    from neglr_utils.display.tables import about
+
+    assert [about(n) for n in (7, 99, 5119, 12_345, 100_000)] == [
+        "7", "99", "5,100", "12,000", "> 100,000"]

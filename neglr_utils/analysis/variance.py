@@ -53,7 +53,36 @@ class VarianceParts:
     @property
     def sd_per_seed(self) -> float:
         """Model-based sd of one seed's mean over its pairs: sqrt(sb^2 + sw^2 / n)."""
-        return math.sqrt(self.sd_between**2 + self.sd_within**2 / self.n_pairs)
+        return self.sd_per_seed_at(self.n_pairs)
+
+    def sd_per_seed_at(self, n_pairs: int) -> float:
+        """Model-based sd of one seed's mean over ``n_pairs`` task pairs."""
+        return math.sqrt(self.sd_between**2 + self.sd_within**2 / n_pairs)
+
+
+MORE_PAIRS = 10  # "what if each seed were probed on this many times the task pairs?"
+
+
+@dataclass(frozen=True)
+class SeedsNeeded:
+    """Seeds per algorithm each question needs at a dataset's measured spread."""
+
+    detect: int  # detect the effect, at the observed sd of the per-seed means
+    equivalence: int  # show the mean within +- the effect when it is 0
+    detect_more_pairs: int  # detect it with `factor` times the task pairs per seed
+    factor: int
+    detect_any_pairs: int  # the floor: with unlimited pairs only the seed effect sb is left
+
+
+def seeds_needed(parts: VarianceParts, effect: float, factor: int = MORE_PAIRS
+                 ) -> SeedsNeeded:
+    """`SeedsNeeded` for ``effect``; with more task pairs only the within-seed part of the
+    per-seed sd shrinks: sqrt(sb^2 + sw^2 / (factor n))."""
+    sd = parts.sd_seed_means
+    return SeedsNeeded(seeds_to_detect(effect, sd), seeds_for_equivalence(effect, sd),
+                       seeds_to_detect(effect, parts.sd_per_seed_at(factor * parts.n_pairs)),
+                       factor,
+                       seeds_to_detect(effect, parts.sd_between) if parts.sd_between > 0 else 2)
 
 
 def decompose(groups: Sequence[Values]) -> VarianceParts:

@@ -27,7 +27,7 @@ from ..analysis.endpoints import (
 from ..analysis.rates import RatePoint, first_negative, late_range, rate_at
 from ..analysis.results import RunSummary, Study, accuracy_over_seeds, table1
 from ..analysis.scorecard import Claim, Finding
-from ..analysis.variance import MAX_SEEDS, VarianceParts
+from ..analysis.variance import MAX_SEEDS, SeedsNeeded, VarianceParts
 from ..core.meta import ALGOS
 from ..core.probe import TRAINED, ProbeConfig
 from ..runs.probes import select
@@ -82,6 +82,13 @@ def plural(n: int, word: str) -> str:
 
 def seeds_text(n: int) -> str:
     return plural(n, "seed")
+
+
+def about(n: int) -> str:
+    """A seed count estimated from a spread, to two significant digits: 5,119 -> "5,100"."""
+    if n >= MAX_SEEDS:
+        return f"> {MAX_SEEDS:,}"
+    return f"{round(n, 2 - len(str(n))) if n >= 100 else n:,}"
 
 
 def placebo_text(cal: Calibration, planned_seeds: int) -> str:
@@ -140,8 +147,9 @@ def status_text(f: Finding) -> str:
         return f.status + (" (one seed)" if f.status == "inconclusive" else "")
     if f.seeds_needed is None:
         return "inconclusive"
-    need = f"> {MAX_SEEDS:,}" if f.seeds_needed >= MAX_SEEDS else f"about {f.seeds_needed:,}"
-    return f"inconclusive ({need} seeds per algorithm needed at this spread)"
+    need = about(f.seeds_needed)
+    return (f"inconclusive ({need if need.startswith('>') else 'about ' + need} seeds per "
+            "algorithm needed at this spread)")
 
 
 def scorecard_rows(claims: Sequence[Claim], labels: Mapping[str, str]) -> list[dict[str, str]]:
@@ -338,18 +346,16 @@ def reach_rows(cals: Sequence[tuple[str, Calibration]], n_report: int
     return rows
 
 
-def variance_row(label: str, parts: VarianceParts, need_detect: int, need_equiv: int
-                 ) -> dict[str, str]:
+def variance_row(label: str, parts: VarianceParts, need: SeedsNeeded) -> dict[str, str]:
     """The decomposition of Δ and the seeds each question needs, for one dataset."""
-    def seeds(n: int) -> str:
-        return f"> {MAX_SEEDS:,}" if n >= MAX_SEEDS else f"{n:,}"
-
     return {"dataset": label, "seeds": str(parts.n_seeds), "task pairs": str(parts.n_pairs),
-            "between-seed sd of Δ̄": f"{parts.sd_seed_means:.4f}",
-            "within-seed sd (pairs)": f"{parts.sd_within:.3f}",
-            "ICC": f"{parts.icc:.2f}",
-            "seeds to detect the report's Δ": seeds(need_detect),
-            "seeds to show Δ within ± it": seeds(need_equiv)}
+            "sd of Δ̄ over seeds": f"{parts.sd_seed_means:.4f}",
+            "seed effect σ_b": f"{parts.sd_between:.4f}",
+            "within-seed sd σ_w (pairs)": f"{parts.sd_within:.3f}",
+            "ICC": f"{parts.icc:.3f}",
+            "seeds to detect the report's Δ": about(need.detect),
+            f"… probing {need.factor}× the pairs": about(need.detect_more_pairs),
+            "seeds to show Δ within ± it": about(need.equivalence)}
 
 
 # ----------------------------------------------------------------------------- mechanism
