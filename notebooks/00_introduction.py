@@ -70,8 +70,8 @@ claims = scorecard(studies)
 #
 # - **Negative rates.** Meta-SGD's mean inner rate over seeds is negative in
 #   {glue:text}`omni-neg` of the four conv layers on Omniglot ({glue:text}`omni-seeds`;
-#   {glue:text}`omni-sign`) and in {glue:text}`mini-neg` on mini-ImageNet
-#   ({glue:text}`mini-neg-label`; {glue:text}`mini-sign`): the
+#   the interval over seeds lies {glue:text}`omni-sign`) and in {glue:text}`mini-neg` on
+#   mini-ImageNet ({glue:text}`mini-neg-label`; {glue:text}`mini-sign`): the
 #   report's pattern, all four negative, is **not reproduced**; Meta-SGD learns rates of
 #   both signs.
 # - **The report's test.** Between two models of the *same* algorithm on Omniglot, the
@@ -97,20 +97,6 @@ def n_negative(study):
     return sum(t[k].mean.mean < 0 for k in published.CONV_LAYERS if k in t)
 
 
-def sign_text(study):
-    """Which conv layers' mean rates lie wholly below or above zero (95 % interval over
-    seeds)."""
-    t = table1(study)
-    conv = [k for k in published.CONV_LAYERS if k in t]
-    if t[conv[0]].mean.n < 2:
-        return "one seed: no interval"
-    below = [k for k in conv if t[k].mean.high < 0]
-    above = [k for k in conv if t[k].mean.low > 0]
-    return (f"interval over seeds below zero in {len(below)}"
-            + (f" ({', '.join(below)})" if below else "")
-            + f", above zero in {len(above)}" + (f" ({', '.join(above)})" if above else ""))
-
-
 omniglot = next(s for s in studies.values() if s.dataset == "omniglot")
 mini_main = next((s for s in studies.values() if s.dataset == "mini-imagenet"
                   and s.profile.trainable), None)  # None in a book without it (smoke)
@@ -119,8 +105,8 @@ mini = next((s for s in studies.values() if s.dataset == "mini-imagenet" and s.f
 delta = {n: c for n, c in next(c for c in claims if c.rule == "delta").findings.items()}
 glue_text("omni-neg", str(n_negative(omniglot)))
 glue_text("mini-neg", str(n_negative(mini)) if mini else "—")
-glue_text("omni-sign", sign_text(omniglot))
-glue_text("mini-sign", sign_text(mini) if mini else "no run yet")
+glue_text("omni-sign", tables.conv_sign_text(omniglot))
+glue_text("mini-sign", tables.conv_sign_text(mini) if mini else "no run yet")
 glue_text("mini-neg-label", tables.scale_label(mini) if mini else "no run yet")
 
 

@@ -93,6 +93,21 @@ def test_rate_evolution_one_line_per_seed_and_layer_and_their_mean():
     assert "mean of 2 seeds" in mean_conv1.get_label()  # one seed: the layer alone
 
 
+def test_rate_evolution_panels_give_the_conv_layers_their_own_scale():
+    layers = (("conv1", -1e-5), ("conv2", 1e-5), ("conv3", 0.0), ("conv4", 2e-5),
+              ("logits", 1e-3))
+    series = {s: [RatePoint(it, layer, 10, 0.01 + m * it, 0.01, 0.5) for it in (100, 200, 300)
+                  for layer, m in layers] for s in (0, 1)}
+    fig, axes = plots.rate_evolution_panels({"a": series, "b": {0: series[0]}}, marks={"a": 200})
+    (conv, head), (conv_b, _) = axes
+    assert conv.get_ylim()[1] < 0.02 < head.get_ylim()[1]  # logits reach 0.31: right panel
+    assert {ln.get_color() for ln in head.lines if ln.get_label() and
+            not ln.get_label().startswith("_")} == {plots.LAYER_COLORS["logits"]}
+    assert "mean of 2 seeds" in conv.get_title() and "mean of" not in conv_b.get_title()
+    assert any(list(ln.get_xdata()) == [200, 200] for ln in conv.lines)  # the mark
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(plots.LAYER_COLORS)[:5]
+
+
 def test_training_curves():
     m = Curves((10, 20, 30), (0.3, 0.4, 0.5), (20, 30), (0.35, 0.45), (0.05, 0.04))
     ax = plots.plot_training_curves({"maml": m, "meta-sgd": m}, n_val_episodes=100)

@@ -192,12 +192,12 @@ def plot_rate_densities(rates_by_layer: Mapping[str, Sequence[float] | np.ndarra
     edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=bins)
     for layer, v in values.items():
         dens, _ = np.histogram(v, bins=edges, density=True)
-        ax.step(edges, np.append(dens, dens[-1]), where="post",
+        ax.step(edges, np.append(dens, dens[-1]), where="post", color=LAYER_COLORS.get(layer),
                 label=f"{layer} (n={v.size}, mean {v.mean():+.3g})")
     ax.axvline(0, color="k", lw=0.8, ls=":")
     ax.set_xlabel("inner learning rate")
     ax.set_ylabel("density")
-    _legend(ax)
+    _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # inside, it hides the peaks
     return ax
 
 
@@ -228,13 +228,30 @@ def plot_rate_evolution(series: Mapping[int, Sequence[RatePoint]], ax: Axes | No
     return ax
 
 
-def plot_rate_curve(curve: Any, n_iterations: int, ax: Axes | None = None) -> Axes:
-    """`plot_rate_evolution` of one long run (`results.Curve`), the profile's length marked."""
-    ax = plot_rate_evolution({curve.config.seed: curve.evolution}, ax)
-    ax.axvline(n_iterations, color="k", ls=":", lw=1)
-    title(ax, f"{curve.config.dataset}: one Meta-SGD run of {curve.config.n_iterations:,} "
-          f"iterations; dotted: the profile's {n_iterations:,}", 70)
-    return ax
+def rate_evolution_panels(panels: Mapping[str, Mapping[int, Sequence[RatePoint]]],
+                          marks: Mapping[str, int] | None = None) -> tuple[Figure, np.ndarray]:
+    """`plot_rate_evolution` per panel title (seed -> `RatePoint`s), split in two: the conv
+    layers on their own y-scale (they stay within a few hundredths of zero, where the head's
+    rate would flatten them) and the head; ``marks``: title -> an iteration to mark dotted.
+    One legend for the figure, below it."""
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.3 * len(panels) + 0.5),
+                             gridspec_kw={"width_ratios": [3, 2]}, squeeze=False)
+    for (name, series), (ax_conv, ax_head) in zip(panels.items(), axes, strict=True):
+        plot_rate_evolution(series, ax_conv, layers=published.CONV_LAYERS)
+        plot_rate_evolution(series, ax_head, layers=("logits",))
+        for ax in (ax_conv, ax_head):
+            ax.get_legend().remove()
+            if marks and name in marks:
+                ax.axvline(marks[name], color="k", ls=":", lw=1)
+        k = len(series)
+        title(ax_conv, name + (f"; thick: mean of {k} seeds" if k > 1 else ""), 55)
+        title(ax_head, "head (logits)", 40)
+        ax_head.set_ylabel("")
+    handles = [mpl.lines.Line2D([], [], color=LAYER_COLORS.get(layer), lw=2, label=layer)
+               for layer in published.TABLE1_LAYERS]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles))
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
+    return fig, axes
 
 
 def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,

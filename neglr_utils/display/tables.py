@@ -84,6 +84,20 @@ def seeds_text(n: int) -> str:
     return plural(n, "seed")
 
 
+def conv_sign_text(study: Study) -> str:
+    """In how many conv layers the 95 % interval over seeds of the mean Meta-SGD rate lies
+    wholly below or above zero, e.g. "below zero in 1 (conv3) and above zero in 2 (conv1,
+    conv4)"."""
+    t = table1(study)
+    conv = [k for k in published.CONV_LAYERS if k in t]
+    if not conv or t[conv[0]].mean.n < 2:
+        return "one seed: no interval over seeds"
+    below = [k for k in conv if t[k].mean.high < 0]
+    above = [k for k in conv if t[k].mean.low > 0]
+    return (f"below zero in {len(below)}" + (f" ({', '.join(below)})" if below else "")
+            + f" and above zero in {len(above)}" + (f" ({', '.join(above)})" if above else ""))
+
+
 def about(n: int) -> str:
     """A seed count estimated from a spread, to two significant digits: 5,119 -> "5,100"."""
     if n >= MAX_SEEDS:
