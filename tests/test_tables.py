@@ -15,7 +15,7 @@ from neglr_utils.analysis.endpoints import sign_sweep
 from neglr_utils.analysis.rates import RatePoint
 from neglr_utils.analysis.results import accuracy_over_seeds, load_study, summarize
 from neglr_utils.analysis.scorecard import STATUSES, scorecard, sign_status
-from neglr_utils.core.probe import ProbeConfig, default_conditions
+from neglr_utils.core.probe import TRAINED, ProbeConfig, default_conditions
 from neglr_utils.display import tables
 from neglr_utils.display.format import ClaimNoLongerHolds, check, fmt, markdown_table, table
 from neglr_utils.runs import probes as probe_mod
@@ -159,7 +159,13 @@ def test_sign_rule(low, high, claimed, status):
 
 def test_scorecard_covers_every_claim_with_a_status(study):
     claims = scorecard({"tiny": study})
-    assert len(claims) == 11 and all(c.findings["tiny"].status in STATUSES for c in claims)
+    assert len(claims) == 12 and all(c.findings["tiny"].status in STATUSES for c in claims)
+    head_free = next(c for c in claims if c.text.startswith("Meta-SGD's head-free features"))
+    assert head_free.report == pytest.approx(0.4757 - 0.4715)
+    pre = {a: [float(r.acc.pre_a.mean()) for r in study.probes if r.run.algo == a
+               and r.condition == TRAINED and r.config == PROBE] for a in ("meta-sgd", "maml")}
+    assert len(pre["maml"]) == 2 and head_free.findings["tiny"].value.mean == pytest.approx(
+        np.mean(pre["meta-sgd"]) - np.mean(pre["maml"]))
     delta = next(c for c in claims if c.rule == "delta")
     assert delta.report == pytest.approx(0.0024, abs=1e-9)
     assert delta.findings["tiny"].n_seeds == 2
