@@ -39,7 +39,7 @@ seeds = None  # None: each dataset profile's own training seeds
 from neglr_utils import PROFILES, get_study, load_studies
 from neglr_utils.analysis import published
 from neglr_utils.analysis.calibration import calibrate
-from neglr_utils.analysis.endpoints import adaptation_part, change_over_seeds
+from neglr_utils.analysis.endpoints import adaptation_part, change_over_seeds, seed_changes
 from neglr_utils.analysis.results import table1
 from neglr_utils.analysis.scorecard import RULES, report_form_independent, scorecard
 from neglr_utils.core.probe import TRAINED
@@ -177,7 +177,8 @@ table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
 #
 # On Omniglot 28×28 adaptation raises the head-free accuracy on the adapted task by
 # {glue:text}`omni-on-maml` and {glue:text}`omni-on-msgd`, means with 95 % intervals
-# over training seeds: a **rapid-learning** regime (its last conv layer and head move,
+# over training seeds, and by at least {glue:text}`omni-on-min` in every seed: a
+# **rapid-learning** regime (its last conv layer and head move,
 # chapter 5). On mini-ImageNet 32×32 ({glue:text}`mini-label`) the change is
 # {glue:text}`mini-on-maml` and {glue:text}`mini-on-msgd`: **feature reuse**, as in the
 # report.
@@ -210,6 +211,8 @@ for algo, key in (("maml", "maml"), ("meta-sgd", "msgd")):
     glue_text(f"omni-on-{key}", on_text(omniglot, algo))
     glue_text(f"mini-on-{key}", on_text(mini, algo))
 glue_text("mini-label", tables.scale_label(mini) if mini else "no run yet")
+glue_text("omni-on-min", fmt(min(v for a in ("maml", "meta-sgd") for v in seed_changes(
+    omniglot.probes, omniglot.profile.probe, a, "on").values()), "change"))
 form = report_form_independent(mini) if mini else None
 glue_text("form-total", "not probed" if form is None else
           f"{fmt(form.total.interval, 'change')} ({len(form.total.seeds)} seeds)")
@@ -217,12 +220,13 @@ glue_text("form-adapt", fmt(None if form is None else adaptation_part(form), "ch
 glue_text("form-base", fmt(None if form is None else form.baseline.interval, "change"))
 
 # %% tags=["remove-input"]
-omni_on = [on_change(omniglot, a) for a in ("maml", "meta-sgd")]
-mini_on = [on_change(mini, a) for a in ("maml", "meta-sgd")] if mini else []
-check(all(c is not None and c.mean > 0.05 for c in omni_on)
-      and all(c is not None and abs(c.mean) < 0.01 for c in mini_on),
-      "adaptation moves Omniglot's head-free accuracy by more than +0.05 and "
-      "mini-ImageNet's by less than 0.01 either way", book)
+omni_on = [v for a in ("maml", "meta-sgd")
+           for v in seed_changes(omniglot.probes, omniglot.profile.probe, a, "on").values()]
+mini_on = [v for a in ("maml", "meta-sgd") for v in
+           seed_changes(mini.probes, mini.profile.probe, a, "on").values()] if mini else []
+check(bool(omni_on) and min(omni_on) > 0.05 and all(abs(v) < 0.01 for v in mini_on),
+      "in every seed of MAML and Meta-SGD adaptation moves Omniglot's head-free accuracy by "
+      "more than +0.05 and mini-ImageNet's by less than 0.01 either way", book)
 
 # %% [markdown]
 # ## The claims one by one
