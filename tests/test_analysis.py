@@ -7,6 +7,7 @@ import torch
 from neglr_utils.analysis.rates import (
     RatePoint,
     first_negative,
+    fraction_negative,
     inert_table,
     late_range,
     rate_at,
@@ -38,6 +39,11 @@ def test_layer_groups():
         "conv1": 4, "bn1": 2, "logits": 4}
     assert set(inert_table(RATES)) == {"conv1.bias"}
     assert inert_table(RATES)["conv1.bias"].mean == pytest.approx(3.0)
+
+
+def test_fraction_negative_pools_every_learned_rate_but_the_inert_ones():
+    # conv1.weight 2 of 4 negative, bn1 0 of 2, head 1 of 4; conv1.bias (inert) left out
+    assert fraction_negative(rate_table(RATES)) == pytest.approx(3 / 10)
 
 
 def test_rate_table_for_known_rates():

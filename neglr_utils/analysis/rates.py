@@ -63,6 +63,13 @@ def rate_table(rates: Mapping[str, Tensor | float]) -> dict[str, RateStats]:
     return {layer: describe(layer, v) for layer, v in rates_by_layer(rates).items()}
 
 
+def fraction_negative(table: Mapping[str, RateStats]) -> float:
+    """The fraction of all rates in a `rate_table` that are negative (pooled over its layer
+    groups, each weighted by its number of rates)."""
+    n = sum(s.n for s in table.values())
+    return sum(s.n * s.frac_neg for s in table.values()) / n
+
+
 def inert_table(rates: Mapping[str, Tensor | float]) -> dict[str, RateStats]:
     """Parameter name -> `RateStats` of the inert rates (the conv biases)."""
     return {name: describe(name, as_array(r)) for name, r in rates.items() if is_inert(name)}
