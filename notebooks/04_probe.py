@@ -181,8 +181,10 @@ table_group(table(
 #
 # Each seed's models give one $\bar\Delta_s$ with an interval over its task pairs; the
 # interval over seeds asks whether the *algorithm* makes the difference. Grey is the
-# equivalence margin, ± the report's own effect ({glue:text}`effect`): an interval over
-# seeds inside it would exclude an effect as large as the report's.
+# equivalence margin, ± the report's own effect ({glue:text}`effect`): the equivalence
+# test (TOST at α = 0.05, i.e. the 90 % interval over seeds inside the margin) would then
+# exclude an effect as large as the report's; the 95 % interval drawn is the stricter
+# reading.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-endpoint", "caption": "The primary endpoint Δ per dataset: each seed's mean with its 95 % interval over task pairs, and the mean over seeds with its 95 % t-interval over seeds; grey: the equivalence margin (± the report's effect); dashed: the report's effect."}}
 verdicts = {n: verdict(s.probes, s.profile.probe) for n, s in studies.items()}
