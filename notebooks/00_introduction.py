@@ -153,7 +153,8 @@ check(conv_claim.status == "not reproduced" and omni_cal.calibrated is False
 # %% tags=["remove-input"]
 table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
         "iterations": f"{p.run.n_iterations:,}",
-        "planned seeds": ("seed " if len(p.seeds) == 1 else "seeds ") + ", ".join(map(str, p.seeds)),
+        "planned seeds": ("seed " if len(p.seeds) == 1 else "seeds ")
+        + ", ".join(map(str, p.seeds)),
         "finished runs": f"{sum(r.finished for r in studies[p.name].runs.values())}"
         if p.name in studies else "none committed",
         "role": role}

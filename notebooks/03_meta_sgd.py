@@ -281,6 +281,18 @@ plot_sweep_metric(x, series, xlabel="inner steps (training and test)",
                   ylabel="mean learned inner rate")
 plt.show()
 
+# %% [markdown]
+# Conv layers with a negative mean rate, per number of inner steps:
+# {glue:text}`steps-neg`. With so few seeds this is a pointer for the sweep's remaining
+# runs, not a finding.
+
+# %% tags=["hide-cell"]
+glue_text("steps-neg", "; ".join(
+    f"{tables.plural(steps, 'step')}: {sum(v is not None and v.mean < 0 for v in means)} of "
+    f"{len(means)}"
+    for steps, means in zip(x, zip(*series.values(), strict=True), strict=True))
+    or "no run of the sweep has finished")
+
 # %% tags=["hide-cell"]
 mini_study = next((s for s in studies.values() if s.dataset == "mini-imagenet"
                    and s.profile.trainable), None)

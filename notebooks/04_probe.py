@@ -275,14 +275,16 @@ check(omni_cal.calibrated is False,
 reaches = {n: (calibrate(s.probes, s.profile.probe, published.FIGURE7_P,
                          algos=("maml", "meta-sgd")), report_form[n])
            for n, s in studies.items()}
-table(tables.reach_rows([(labels[n], c) for n, pair in reaches.items() for c in pair],
-                        published.FIGURE7_N),
-      "What the report's test can see between two models of one algorithm: the smallest "
-      "mean difference whose p falls below the report's at our number of task pairs and at "
-      "the report's, the largest difference between two of our same-algorithm models, the "
-      "spread of the true difference (moments, net of task-pair noise), and the share of "
-      "same-algorithm pairs projected below the report's p at its number of pairs.",
-      "tab-reach")
+reach_rows = tables.reach_rows([(labels[n], c) for n, pair in reaches.items() for c in pair],
+                               published.FIGURE7_N)
+Markdown("No dataset has two models of one algorithm probed yet: the reach of the report's "
+         "test between them is unknown.") if not reach_rows else table(
+    reach_rows,
+    "What the report's test can see between two models of one algorithm: the smallest mean "
+    "difference whose p falls below the report's at our number of task pairs and at the "
+    "report's, the largest difference between two of our same-algorithm models, the spread of "
+    "the true difference (moments, net of task-pair noise), and the share of same-algorithm "
+    "pairs projected below the report's p at its number of pairs.", "tab-reach")
 
 # %% tags=["hide-cell"]
 mini_reach = None if mini_main is None else {
@@ -415,11 +417,13 @@ table([{"dataset": labels[n], **r} for n, s in studies.items()
 # is why the book's endpoint compares task B with its own baseline, pre_B.
 
 # %% tags=["remove-input"]
-table([{"dataset": labels[n], **r} for n, s in studies.items()
-       for r in tables.report_form_rows(s, pairings[n])],
-      "Meta-SGD − MAML in the report's (off − on) form split into its three terms: means over seeds ± 95 % t-interval over seeds (with one seed, no "
-      "interval); the last column is the standard error over task pairs of the term "
-      "without adaptation (per-pair values averaged over seeds).", "tab-report-form")
+form_rows = [{"dataset": labels[n], **r} for n, s in studies.items()
+             for r in tables.report_form_rows(s, pairings[n])]
+Markdown("No dataset has MAML and Meta-SGD probed on the same seed yet.") if not form_rows \
+    else table(form_rows, "Meta-SGD − MAML in the report's (off − on) form split into its "
+               "three terms: means over seeds ± 95 % t-interval over seeds (with one seed, no "
+               "interval); the last column is the standard error over task pairs of the term "
+               "without adaptation (per-pair values averaged over seeds).", "tab-report-form")
 
 # %% tags=["hide-cell"]
 mini_form = None if mini_main is None else report_form_independent(mini_main)
