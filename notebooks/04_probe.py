@@ -261,7 +261,7 @@ check(omni_cal.calibrated is False,
 # the true difference $D$ between the two networks, so $E[\bar d^2] - E[s^2/n]$
 # estimates $E[D^2]$, the spread between same-algorithm models; with $D$ normal it
 # projects the share of same-algorithm pairs that would fall below the report's p at
-# its 40,000 task pairs ({numref}`tab-reach`). On mini-ImageNet our {glue:text}`n-pairs`
+# its 40,000 task pairs (the table below). On mini-ImageNet our {glue:text}`n-pairs`
 # task pairs reach the report's p only for a difference of {glue:text}`mini-detect`
 # (off − pre_B), {glue:text}`mini-detect-ratio` times the report's whole effect, so our
 # placebo there cannot show miscalibration. Projected to 40,000 pairs, the spread between
@@ -400,7 +400,7 @@ table([{"dataset": labels[n], **r} for n, s in studies.items()
 #   - (\text{on}_A - \text{pre}_A) + (\text{pre}_B - \text{pre}_A),
 # $$ (report-form)
 #
-# and so is its difference Meta-SGD − MAML ({numref}`tab-report-form`). The last term
+# and so is its difference Meta-SGD − MAML (the table below). The last term
 # contains no adaptation: it is how much better one algorithm's features are than the
 # other's on the set of B tasks than on the set of A tasks, before any inner step. A and
 # B are drawn alike, so it is zero in expectation over task draws. Every seed is probed
