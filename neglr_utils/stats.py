@@ -16,6 +16,7 @@ for the algorithm rather than for one trained network).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class Interval:
     @property
     def excludes_zero(self) -> bool:
         return bool(self.low > 0 or self.high < 0)
+
+    def negated(self) -> Interval:
+        """The interval of minus the values."""
+        return dataclasses.replace(self, mean=-self.mean, low=-self.high, high=-self.low)
 
 
 def mean_ci(values: Values, confidence: float = 0.95) -> Interval:

@@ -39,14 +39,12 @@ seeds = None  # None: each dataset profile's own training seeds
 from neglr_utils import PROFILES, get_study, load_studies
 from neglr_utils.analysis import published
 from neglr_utils.analysis.calibration import calibrate
-from neglr_utils.analysis.endpoints import adaptation_part, change_over_seeds, seed_changes
+from neglr_utils.analysis.endpoints import adaptation_part, seed_changes
 from neglr_utils.analysis.results import table1
 from neglr_utils.analysis.scorecard import RULES, report_form_independent, scorecard
-from neglr_utils.core.probe import TRAINED
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
-from neglr_utils.runs.probes import select
 from neglr_utils.runs.study import prepare
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
@@ -70,8 +68,8 @@ claims = scorecard(studies)
 #
 # - **Negative rates.** Meta-SGD's mean inner rate over seeds is negative in
 #   {glue:text}`omni-neg` of the four conv layers on Omniglot ({glue:text}`omni-seeds`;
-#   the interval over seeds lies {glue:text}`omni-sign`) and in {glue:text}`mini-neg` on
-#   mini-ImageNet ({glue:text}`mini-neg-label`; {glue:text}`mini-sign`): the
+#   {glue:text}`omni-sign`) and in {glue:text}`mini-neg` on mini-ImageNet
+#   ({glue:text}`mini-neg-label`; {glue:text}`mini-sign`): the
 #   report's pattern, all four negative, is **not reproduced**; Meta-SGD learns rates of
 #   both signs.
 # - **The report's test.** Between two models of the *same* algorithm on Omniglot, the
@@ -187,33 +185,19 @@ table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
 # contrast that shows what the probe measures when features do move.
 
 # %% tags=["hide-cell"]
-def on_change(study, algo):
-    return change_over_seeds(study.probes, study.profile.probe, algo, which="on")
-
-
 glue_text("rep-on-msgd", fmt(published.FIGURE7["meta-sgd"]["on"]
                              - published.FIGURE7["meta-sgd"]["pre"], "change"))
 
 
-NAMES = {"maml": "MAML", "meta-sgd": "Meta-SGD"}
-
-
-def on_text(study, algo):
-    """The on-task change with the algorithm and what its interval is over."""
-    change = on_change(study, algo) if study else None
-    if change is None:
-        return f"not probed ({NAMES[algo]})"
-    n = len(select(study.probes, algo=algo, condition=TRAINED, config=study.profile.probe))
-    unit = f"{n} seeds" if n > 1 else "one seed, interval over task pairs"
-    return f"{fmt(change, 'change')} ({NAMES[algo]}, {unit})"
-
-
 for algo, key in (("maml", "maml"), ("meta-sgd", "msgd")):
-    glue_text(f"omni-on-{key}", on_text(omniglot, algo))
-    glue_text(f"mini-on-{key}", on_text(mini, algo))
+    glue_text(f"omni-on-{key}", tables.on_change_text(omniglot, algo))
+    glue_text(f"mini-on-{key}", tables.on_change_text(mini, algo))
 glue_text("mini-label", tables.scale_label(mini) if mini else "no run yet")
-glue_text("omni-on-min", fmt(min(v for a in ("maml", "meta-sgd") for v in seed_changes(
-    omniglot.probes, omniglot.profile.probe, a, "on").values()), "change"))
+omni_on = [v for a in ("maml", "meta-sgd")
+           for v in seed_changes(omniglot.probes, omniglot.profile.probe, a, "on").values()]
+mini_on = [v for a in ("maml", "meta-sgd") for v in
+           seed_changes(mini.probes, mini.profile.probe, a, "on").values()] if mini else []
+glue_text("omni-on-min", fmt(min(omni_on, default=None), "change"))
 form = report_form_independent(mini) if mini else None
 glue_text("form-total", "not probed" if form is None else
           f"{fmt(form.total.interval, 'change')} ({len(form.total.seeds)} seeds)")
@@ -221,10 +205,6 @@ glue_text("form-adapt", fmt(None if form is None else adaptation_part(form), "ch
 glue_text("form-base", fmt(None if form is None else form.baseline.interval, "change"))
 
 # %% tags=["remove-input"]
-omni_on = [v for a in ("maml", "meta-sgd")
-           for v in seed_changes(omniglot.probes, omniglot.profile.probe, a, "on").values()]
-mini_on = [v for a in ("maml", "meta-sgd") for v in
-           seed_changes(mini.probes, mini.profile.probe, a, "on").values()] if mini else []
 check(bool(omni_on) and min(omni_on) > 0.05 and all(abs(v) < 0.01 for v in mini_on),
       "in every seed of MAML and Meta-SGD adaptation moves Omniglot's head-free accuracy by "
       "more than +0.05 and mini-ImageNet's by less than 0.01 either way", book)

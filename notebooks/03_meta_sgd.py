@@ -221,10 +221,13 @@ glue_text("frac-neg", "; ".join(f"{fmt(iv, 'prob')} on {labels[n]} "
 
 # %% tags=["remove-input"]
 check(all(iv.mean < 0.5 for iv in frac_neg.values())
+      and all(iv.high < 0.5 for n, iv in frac_neg.items()
+              if studies[n].dataset == "mini-imagenet" and iv.n > 1)
       and all(r.rates["logits"].frac_neg < 0.5 for s in studies.values()
               for r in s.of("meta-sgd")),
-      "fewer than half of Meta-SGD's learned rates are negative in every dataset, and fewer "
-      "than half of the head's in every run", book)
+      "fewer than half of Meta-SGD's learned rates are negative on average in every dataset "
+      "(on mini-ImageNet the interval over seeds lies below half), and fewer than half of the "
+      "head's in every run", book)
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-densities", "caption": "Density of the learned Meta-SGD inner rates per layer at the end of the run in the panel title (seed 0 of the first dataset with a finished run; the conv layers' weights and the head), one step histogram per layer over shared bins; dotted: zero. All rates started at 0.01, so the spread was learned (the report's Figure 6)."}}
 first_study = next(iter(studies.values()))
@@ -307,8 +310,8 @@ glue_text("sum-mini-sign", "rates are not trained yet" if mini_study is None els
 # Meta-SGD learns rates of both signs, layer by layer. On Omniglot, with three seeds,
 # not all four conv layers end negative: the report's Table 1 pattern is not a general
 # outcome of Meta-SGD at the report's rate settings. On mini-ImageNet the 6,000-iteration
-# run had not settled; at 10,000 iterations ({glue:text}`sum-mini-seeds`) the interval
-# over seeds of a conv layer's mean rate lies {glue:text}`sum-mini-sign`, so the
+# run had not settled; for the mean rates at 10,000 iterations
+# ({glue:text}`sum-mini-seeds`) {glue:text}`sum-mini-sign` of the conv layers, so the
 # report's pattern is not reproduced there either; {numref}`tab-settling` shows where the 20,000-iteration curve settles.
 # Whether the rates that do turn negative change what the features do is the probe's
 # question (chapter 4).

@@ -12,6 +12,7 @@ from neglr_utils.analysis.calibration import (
     calibrate,
     check_same_tasks,
     median_p,
+    model_effect,
     reach,
 )
 from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
@@ -155,9 +156,13 @@ def test_the_report_p_is_not_testable_where_only_a_larger_effect_reaches_it():
     assert calibration_finding(cal).status == "not testable here"
     assert tables.placebo_text(cal, 5).split("; ")[-1] == (
         "at 600 task pairs p < 0.00044 needs a mean difference of at least 0.0144 between two "
-        "models, more than the report's whole effect (+0.0024), so here neither kind of pair "
-        "can show it")
+        "models, more than the report's whole effect (+0.0024), so at this number of pairs the "
+        "test cannot see a difference as small as the report's")
     assert calibration_finding(pairs(SAME_OK, [0.2] * 9, sd=0.01)).status == "not reproduced"
+    # low power does not hide a positive result: most MAML–Meta-SGD pairs reach p anyway
+    reached = pairs(SAME_OK, [1e-6] * 5 + [0.2] * 4, sd=0.1)
+    assert calibration_finding(reached).status == "reproduced"
+    assert tables.placebo_text(reached, 5).split("; ")[-1] == REACHED
 
 
 def test_a_pair_knows_which_model_is_ahead():
@@ -190,14 +195,42 @@ def test_reach_detectable_is_where_the_t_test_crosses_the_threshold():
         sps.t.ppf(1 - 0.00022, 39_999) * 0.04 / 200)
 
 
-def test_reach_recovers_the_spread_and_projects_the_placebo():
+def model_results(effects: np.ndarray, sd: float, n: int, seed: int) -> list[ProbeResult]:
+    """One MAML model per entry of ``effects``, probed on the same ``n`` task pairs: its
+    off − pre_b statistic is task-pair effect + its model effect + noise of sd ``sd``."""
+    rng = np.random.default_rng(seed)
+    pair_effect = rng.normal(0, 0.05, n)
+    cfg = ProbeConfig(n_iterations=n)
+    out = []
+    for m, effect in enumerate(effects):
+        stat = pair_effect + effect + rng.normal(0, sd, n)
+        acc = PairAccuracies(np.full(n, 0.5), np.full(n, 0.5), 0.5 + stat, np.full(n, 0.5))
+        key = RunKey("maml", m, "omniglot", "cpu", f"hmaml{m}", 10, True)
+        out.append(ProbeResult(key, TRAINED, cfg, acc, 10, 0.0, 1.0, "cpu"))
+    return out
+
+
+def test_model_effect_recovers_sigma_m_and_projects_the_placebo_to_more_pairs():
     rng = np.random.default_rng(4)
-    tau, sd, n = 0.01, 0.1, 400  # true model differences D ~ N(0, tau²); task-pair noise sd
-    diffs = [rng.normal(rng.normal(0, tau), sd, n) for _ in range(2000)]
-    cal = placebo_of(diffs, 0.05)
-    r = reach(cal)
-    assert r.spread == pytest.approx(tau, rel=0.1)
-    assert r.projected == pytest.approx(cal.fraction_placebo_below, abs=0.03)
-    assert cal.fraction_placebo_below > 0.2  # far above the nominal 0.05: models differ
-    none = reach(placebo_of([rng.normal(0, sd, n) for _ in range(2000)], 0.05))
-    assert none.spread < 0.2 * tau and none.projected == pytest.approx(0.05, abs=0.01)
+    tau, sd = 0.004, 0.1  # model effects ~ N(0, tau²); per-pair noise of one model
+    effects = rng.normal(0, tau, 60)
+    e = model_effect(model_results(effects, sd, 400, seed=5), ProbeConfig(n_iterations=400),
+                     "maml")
+    assert e.n_models == 60 and e.p < 0.01
+    assert e.sd_model == pytest.approx(np.std(effects, ddof=1), rel=0.25)
+    assert e.sd_model_low < e.sd_model < e.sd_model_high and e.sd_error == pytest.approx(sd,
+                                                                                        rel=0.05)
+    # the same models probed on 4× the task pairs: the share of pairs below p = 0.01 (where
+    # the task-pair noise still matters: 2 sd² / n is comparable to 2 tau²)
+    more = model_results(effects, sd, 1600, seed=6)
+    cal = calibrate(more, ProbeConfig(n_iterations=1600), 0.01)
+    assert e.share_below(0.01, 1600, e.sd_model) == pytest.approx(
+        cal.fraction_placebo_below, abs=0.06)
+    assert e.share_below(0.01, 1600, e.sd_model) > e.share_below(0.01, 400, e.sd_model)
+    # no model effect: the nominal share, an F-test that does not reject, an interval from 0
+    none = model_effect(model_results(np.zeros(5), sd, 600, seed=7),
+                        ProbeConfig(n_iterations=600), "maml")
+    assert none.share_below(0.05, 600, 0.0) == pytest.approx(0.05, rel=0.02)  # t vs normal
+    assert none.sd_model_low == 0.0 and none.sd_model_high > 0.0
+    assert model_effect(model_results(np.zeros(1), sd, 600, seed=8),
+                        ProbeConfig(n_iterations=600), "maml") is None

@@ -5,7 +5,15 @@ import pytest
 from scipy import stats as sps
 
 from neglr_utils.analysis import published
-from neglr_utils.analysis.endpoints import changes, compare, conclude, family, over_seeds, verdict
+from neglr_utils.analysis.endpoints import (
+    adaptation_part,
+    changes,
+    compare,
+    conclude,
+    family,
+    over_seeds,
+    verdict,
+)
 from neglr_utils.core.probe import TRAINED, PairAccuracies, ProbeConfig, ProbeResult, RunKey
 
 CFG = ProbeConfig(n_iterations=50)
@@ -56,19 +64,29 @@ def test_seeds_are_the_unit_of_the_verdict():
     assert swapped.conclusion == "opposite"
 
 
+def noisy(seed: int, shift: float, n: int = 50) -> PairAccuracies:
+    """`acc` with an on-task accuracy of its own per model (so the on term differs)."""
+    a = acc(seed, shift, n)
+    on = np.clip(a.pre_a + np.random.default_rng(seed + 1000).normal(0.02, 0.05, n), 0, 1)
+    return PairAccuracies(a.pre_a, on, a.off_b, a.pre_b)
+
+
 def test_the_report_form_splits_into_its_three_terms():
-    results = [result("meta-sgd", s, acc(20 + s, 0.04)) for s in range(3)]
-    results += [result("maml", s, acc(30 + s, -0.02)) for s in range(3)]
+    xs, ys = [noisy(20 + s, 0.04) for s in range(3)], [noisy(30 + s, -0.02) for s in range(3)]
+    results = [result("meta-sgd", s, x) for s, x in enumerate(xs)]
+    results += [result("maml", s, y) for s, y in enumerate(ys)]
     split = verdict(results, CFG).report_form
     total, off, on, base = (np.array(t.values) for t in
                             (split.total, split.off, split.on, split.baseline))
     np.testing.assert_allclose(total, off - on + base, atol=1e-12)  # per seed, exactly
-    x, y = acc(21, 0.04), acc(31, -0.02)  # seed 1 by hand
+    x, y = xs[1], ys[1]  # seed 1 by hand
+    assert on[1] == pytest.approx(np.mean((x.on_a - x.pre_a) - (y.on_a - y.pre_a)))
+    assert abs(on[1]) > 0.001  # the on term is not the same in both models
     assert base[1] == pytest.approx(np.mean((x.pre_b - x.pre_a) - (y.pre_b - y.pre_a)))
-    per_pair = np.mean([(acc(20 + s, 0.04).pre_b - acc(20 + s, 0.04).pre_a)
-                        - (acc(30 + s, -0.02).pre_b - acc(30 + s, -0.02).pre_a)
-                        for s in range(3)], axis=0)
+    per_pair = np.mean([(x.pre_b - x.pre_a) - (y.pre_b - y.pre_a)
+                        for x, y in zip(xs, ys, strict=True)], axis=0)
     assert split.baseline_pair_se == pytest.approx(sps.sem(per_pair))
+    assert adaptation_part(split).mean == pytest.approx(np.mean(off - on))
 
 
 def test_equivalence_needs_seeds_inside_the_margin():

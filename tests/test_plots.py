@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 
+from neglr_utils.analysis import published  # noqa: E402
 from neglr_utils.analysis.rates import Curves, RatePoint  # noqa: E402
 from neglr_utils.core.episodes import Episode  # noqa: E402
 from neglr_utils.display import plots  # noqa: E402
@@ -105,7 +106,7 @@ def test_rate_evolution_panels_give_the_conv_layers_their_own_scale():
             not ln.get_label().startswith("_")} == {plots.LAYER_COLORS["logits"]}
     assert "mean of 2 seeds" in conv.get_title() and "mean of" not in conv_b.get_title()
     assert any(list(ln.get_xdata()) == [200, 200] for ln in conv.lines)  # the mark
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(plots.LAYER_COLORS)[:5]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(published.TABLE1_LAYERS)
 
 
 def test_training_curves():

@@ -98,3 +98,10 @@ def test_welch_interval_equals_scipy():
     assert (iv.low, iv.high) == pytest.approx((low, high), rel=1e-10)
     assert iv.mean == pytest.approx(sum(x) / 5 - sum(y) / 3)
     assert math.isnan(welch_ci([1.0], [2.0, 3.0]).low)
+
+
+def test_a_negated_interval_swaps_and_flips_its_bounds():
+    iv = mean_ci([0.1, 0.3, 0.2])
+    neg = iv.negated()
+    assert (neg.mean, neg.low, neg.high) == (-iv.mean, -iv.high, -iv.low)
+    assert neg.half == pytest.approx(iv.half) and neg.n == 3 and neg.sd == iv.sd

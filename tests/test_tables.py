@@ -190,6 +190,9 @@ def test_the_report_form_of_a_study_and_its_rows(study):
     rows = tables.report_form_rows(study, [study.profile.probe])
     assert len(rows) == 1 and rows[0]["+ pre_B − pre_A"] == fmt(form.baseline.interval,
                                                                  "change")
+    on = form.on.interval  # shown with the sign it enters the total with
+    assert rows[0]["− (on − pre_A)"] == fmt(Interval(-on.mean, -on.high, -on.low, on.sd, on.n),
+                                            "change")
 
 
 def test_choices_rows_give_each_profile_its_own_column():

@@ -158,24 +158,24 @@ def calibrate(results: Sequence[ProbeResult], config: ProbeConfig, threshold: fl
     return Calibration(form, tuple(pairs), threshold)
 
 
+def critical_difference(threshold: float, sd: float, n_pairs: int) -> float:
+    """The smallest mean difference over ``n_pairs`` task pairs, per-pair sd ``sd``, whose
+    two-sided paired t-test gives p below ``threshold``."""
+    return float(sps.t.ppf(1 - threshold / 2, n_pairs - 1) * sd / np.sqrt(n_pairs))
+
+
 @dataclass(frozen=True)
 class Reach:
-    """What the report's test can see between two models of one algorithm at ``n_pairs``
-    task pairs, from the same-algorithm pairs of a `Calibration`.
-
-    With d̄ = D + e the mean difference of a pair of models, D the true difference between
-    the two trained networks and e the task-pair error (variance s²/n), E[d̄²] = E[D²] +
-    E[s²/n]: ``spread`` = sqrt(mean d̄² − mean s²/n) (moments, 0 when negative) is the
-    root-mean-square D. With D ~ N(0, spread²), a fraction ``projected`` of same-algorithm
-    pairs falls below the threshold at ``n_pairs``: 2·P(Z > detectable / sqrt(spread² +
-    s²/n_pairs)).
-    """
+    """What the report's test can see between two models at ``n_pairs`` task pairs, from
+    the same-algorithm pairs of a `Calibration` (their per-pair sd, pooled)."""
 
     n_pairs: int
     detectable: float  # smallest |mean difference| with p below the threshold
     largest: float  # largest |mean difference| of the same-algorithm pairs (at their n)
-    spread: float  # root-mean-square true difference between two same-algorithm models
-    projected: float  # expected fraction of same-algorithm pairs below the threshold
+
+    def misses(self, effect: float) -> bool:
+        """Whether only a difference larger than ``effect`` can reach the threshold."""
+        return self.detectable > abs(effect)
 
 
 def reach(cal: Calibration, n_pairs: int | None = None) -> Reach | None:
@@ -185,10 +185,64 @@ def reach(cal: Calibration, n_pairs: int | None = None) -> Reach | None:
     if not same:
         return None
     n_pairs = same[0].n if n_pairs is None else n_pairs
-    var_pair = float(np.mean([p.sd_diff ** 2 for p in same]))
-    excess = np.mean([p.mean_diff ** 2 - p.sd_diff ** 2 / p.n for p in same])
-    spread = float(np.sqrt(max(excess, 0.0)))
-    detectable = float(sps.t.ppf(1 - cal.threshold / 2, n_pairs - 1)
-                       * np.sqrt(var_pair / n_pairs))
-    projected = float(2 * sps.norm.sf(detectable / np.sqrt(spread ** 2 + var_pair / n_pairs)))
-    return Reach(n_pairs, detectable, max(abs(p.mean_diff) for p in same), spread, projected)
+    sd = float(np.sqrt(np.mean([p.sd_diff ** 2 for p in same])))
+    return Reach(n_pairs, critical_difference(cal.threshold, sd, n_pairs),
+                 max(abs(p.mean_diff) for p in same))
+
+
+@dataclass(frozen=True)
+class ModelEffect:
+    """How much the trained models of one algorithm differ in a statistic beyond task-pair
+    noise: a two-way ANOVA of ``x[model, pair]`` without replication,
+
+        E[MS_model] = σ_e² + n σ_m²,   E[MS_residual] = σ_e²,   F = MS_model / MS_residual
+
+    on (M − 1, (M − 1)(n − 1)) degrees of freedom. The 95 % interval of σ_m comes from that
+    of θ = σ_m² / σ_e², ((F / F_0.975 − 1) / n, (F / F_0.025 − 1) / n) clipped at 0, with
+    σ_e at its estimate (its degrees of freedom are in the thousands).
+    """
+
+    algo: str
+    form: str
+    n_models: int
+    n_pairs: int
+    sd_model: float  # σ_m (0 when MS_model < MS_residual)
+    sd_model_low: float
+    sd_model_high: float
+    sd_error: float  # σ_e: one model on one task pair, beyond model and pair effects
+    p: float  # F test of no model effect
+
+    def share_below(self, threshold: float, n_pairs: int, sd_model: float) -> float:
+        """Expected share of pairs of this algorithm's models whose paired t-test over
+        ``n_pairs`` task pairs gives p below ``threshold``, when the models' effects have sd
+        ``sd_model``: the mean difference is N(0, 2 σ_m² + 2 σ_e² / n) and must pass
+        `critical_difference` at per-pair sd √2 σ_e."""
+        crit = critical_difference(threshold, np.sqrt(2) * self.sd_error, n_pairs)
+        spread = np.sqrt(2 * sd_model ** 2 + 2 * self.sd_error ** 2 / n_pairs)
+        return float(2 * sps.norm.sf(crit / spread))
+
+
+def model_effect(results: Sequence[ProbeResult], config: ProbeConfig, algo: str,
+                 form: str = "off − pre_b") -> ModelEffect | None:
+    """`ModelEffect` of ``algo``'s trained runs probed with ``config``; None with fewer than
+    two models."""
+    runs = select(results, algo=algo, condition=TRAINED, config=config)
+    if len(runs) < 2:
+        return None
+    check_same_tasks(runs)
+    x = np.stack([form_values(r.acc, form) for r in runs]).astype(np.float64)  # [M, n]
+    m, n = x.shape
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    ms_model = n * ((x.mean(axis=1) - x.mean()) ** 2).sum() / (m - 1)
+    df_res = (m - 1) * (n - 1)
+    ms_res = (resid ** 2).sum() / df_res
+    f = ms_model / ms_res
+    sd_e = float(np.sqrt(ms_res))
+
+    def sd_at(ratio: float) -> float:
+        return float(np.sqrt(max(ratio - 1, 0.0) / n) * sd_e)
+
+    return ModelEffect(algo, form, m, n, sd_at(f),
+                       sd_at(f / sps.f.ppf(0.975, m - 1, df_res)),
+                       sd_at(f / sps.f.ppf(0.025, m - 1, df_res)), sd_e,
+                       float(sps.f.sf(f, m - 1, df_res)))

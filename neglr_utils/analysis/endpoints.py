@@ -95,8 +95,9 @@ class ReportForm:
         off_b − on_a = (off_b − pre_b) − (on_a − pre_a) + (pre_b − pre_a),
 
     each an x-minus-y difference. The last term involves no adaptation: the two models'
-    head-free accuracy on the task-B set minus the task-A set. A and B are drawn alike, so
-    it is zero in expectation over task draws; every seed is probed on the same pairs, so
+    head-free accuracy on the task-B set minus the task-A set. The pair (A, B) is
+    exchangeable (B independent of A, or drawn from the classes A leaves out), so it is zero
+    in expectation over task draws; every seed is probed on the same pairs, so
     an interval over seeds does not see its sampling error, and ``baseline_pair_se`` does:
     the standard error over task pairs of its per-pair values averaged over seeds.
     """

@@ -67,6 +67,8 @@ def fraction_negative(table: Mapping[str, RateStats]) -> float:
     """The fraction of all rates in a `rate_table` that are negative (pooled over its layer
     groups, each weighted by its number of rates)."""
     n = sum(s.n for s in table.values())
+    if n == 0:
+        raise ValueError("fraction_negative needs learned rates (MAML's table is empty)")
     return sum(s.n * s.frac_neg for s in table.values()) / n
 
 

@@ -195,7 +195,7 @@ def calibration_finding(cal: Calibration) -> Finding:
     if cal.calibrated and cal.algorithms_reach is None:
         return Finding(share, n, "not testable here", None, "no MAML–Meta-SGD pair")
     here = reach(cal)
-    if cal.calibrated and here.detectable > abs(published.effect()):
+    if cal.calibrated and not cal.algorithms_reach and here.misses(published.effect()):
         return Finding(share, n, "not testable here", None,
                        f"{detail}; at {here.n_pairs:,} task pairs p < {cal.threshold:g} needs "
                        f"a difference of {here.detectable:.4f}, more than the report's effect")

@@ -20,6 +20,8 @@ from IPython.display import Markdown
 from ..runs.profiles import StudyProfile
 from ..stats import Interval
 
+ALGO_NAMES = {"maml": "MAML", "meta-sgd": "Meta-SGD", "meta-sgd-positive": "positive Meta-SGD"}
+
 
 def fmt(value: Interval | float | int | None, kind: str = "prob", digits: int | None = None
         ) -> str:

@@ -22,10 +22,11 @@ from ..analysis import published
 from ..analysis.calibration import Calibration
 from ..analysis.rates import Curves, RatePoint
 from ..stats import Interval, mean_ci
+from .format import ALGO_NAMES
 
 FIG7_CONDITIONS = (("pre", "pre-adaptation"), ("on", "on-task"), ("off", "off-task"))
 COLORS = {"maml": "#1f77b4", "meta-sgd": "#d62728", "meta-sgd-positive": "#2ca02c"}
-ALGO_LABELS = {"maml": "MAML", "meta-sgd": "Meta-SGD", "meta-sgd-positive": "positive\nMeta-SGD"}
+ALGO_LABELS = {a: name.replace("positive ", "positive\n") for a, name in ALGO_NAMES.items()}
 LAYER_COLORS = {"conv1": "#1b9e77", "conv2": "#d95f02", "conv3": "#7570b3", "conv4": "#e7298a",
                 "logits": "#66a61e"}
 
@@ -240,7 +241,8 @@ def rate_evolution_panels(panels: Mapping[str, Mapping[int, Sequence[RatePoint]]
         plot_rate_evolution(series, ax_conv, layers=published.CONV_LAYERS)
         plot_rate_evolution(series, ax_head, layers=("logits",))
         for ax in (ax_conv, ax_head):
-            ax.get_legend().remove()
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
             if marks and name in marks:
                 ax.axvline(marks[name], color="k", ls=":", lw=1)
         k = len(series)

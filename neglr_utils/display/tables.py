@@ -8,20 +8,20 @@ is `None` in the analysis and "—" here; the chapters say in a sentence what is
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..analysis import published
-from ..analysis.calibration import Calibration, median_p, reach
+from ..analysis.calibration import Calibration, ModelEffect, median_p, reach
 from ..analysis.endpoints import (
     CHANGES,
     Verdict,
     change_over_seeds,
     family,
     figure7,
+    pairs_by_seed,
     verdict,
 )
 from ..analysis.rates import RatePoint, first_negative, late_range, rate_at
@@ -34,7 +34,7 @@ from ..runs.probes import select
 from ..runs.profiles import Profile
 from ..runs.study import MissingRun
 from ..stats import Interval, mean_ci
-from .format import duration, fmt
+from .format import ALGO_NAMES, duration, fmt
 
 # ----------------------------------------------------------------------------- scales
 
@@ -84,17 +84,30 @@ def seeds_text(n: int) -> str:
     return plural(n, "seed")
 
 
+def on_change_text(study: Study | None, algo: str) -> str:
+    """The on-task change (on − pre_a) of ``algo`` over seeds, with the algorithm and what
+    its interval is over, e.g. "+0.1697 ± 0.0768 (MAML, 3 seeds)"."""
+    change = None if study is None else change_over_seeds(study.probes, study.profile.probe,
+                                                         algo, which="on")
+    if change is None:
+        return f"not probed ({ALGO_NAMES[algo]})"
+    n = len(select(study.probes, algo=algo, condition=TRAINED, config=study.profile.probe))
+    unit = f"{n} seeds" if n > 1 else "one seed, interval over task pairs"
+    return f"{fmt(change, 'change')} ({ALGO_NAMES[algo]}, {unit})"
+
+
 def conv_sign_text(study: Study) -> str:
     """In how many conv layers the 95 % interval over seeds of the mean Meta-SGD rate lies
-    wholly below or above zero, e.g. "below zero in 1 (conv3) and above zero in 2 (conv1,
-    conv4)"."""
+    wholly below or above zero, e.g. "the interval over seeds lies below zero in 1 (conv3)
+    and above zero in 2 (conv1, conv4)"."""
     t = table1(study)
     conv = [k for k in published.CONV_LAYERS if k in t]
     if not conv or t[conv[0]].mean.n < 2:
-        return "one seed: no interval over seeds"
+        return "with one seed there is no interval over seeds"
     below = [k for k in conv if t[k].mean.high < 0]
     above = [k for k in conv if t[k].mean.low > 0]
-    return (f"below zero in {len(below)}" + (f" ({', '.join(below)})" if below else "")
+    return (f"the interval over seeds lies below zero in {len(below)}"
+            + (f" ({', '.join(below)})" if below else "")
             + f" and above zero in {len(above)}" + (f" ({', '.join(above)})" if above else ""))
 
 
@@ -125,11 +138,12 @@ def placebo_text(cal: Calibration, planned_seeds: int) -> str:
     if not cal.calibrated:
         return text + "; the test is not calibrated there"
     here = reach(cal)
-    if here.detectable > abs(published.effect()):
+    if not cal.algorithms_reach and here.misses(published.effect()):
         return text + (f"; at {here.n_pairs:,} task pairs p < {cal.threshold:g} needs a mean "
                        f"difference of at least {here.detectable:.4f} between two models, "
                        f"more than the report's whole effect ({fmt(published.effect(), 'change')}"
-                       "), so here neither kind of pair can show it")
+                       "), so at this number of pairs the test cannot see a difference as small "
+                       "as the report's")
     text += "; the placebo shows no sign of miscalibration there"
     if cal.algorithms_reach is None:
         return text
@@ -305,16 +319,14 @@ def report_form_rows(study: Study, configs: Sequence[ProbeConfig]) -> list[dict[
     (`endpoints.ReportForm`), per probe config probed; 95 % t-intervals over seeds."""
     rows = []
     for cfg in configs:
-        if not select(study.probes, algo="maml", config=cfg):
+        if not pairs_by_seed(study.probes, cfg, "meta-sgd", "maml"):
             continue
         f = verdict(study.probes, cfg).report_form
-        on = f.on.interval
-        minus_on = dataclasses.replace(on, mean=-on.mean, low=-on.high, high=-on.low)
         rows.append({"off-task pairs": "class-disjoint" if cfg.disjoint else "independent",
                      "seeds": str(len(f.total.seeds)),
                      "off − on (the report's form)": fmt(f.total.interval, "change"),
                      "= off − pre_B": fmt(f.off.interval, "change"),
-                     "− (on − pre_A)": fmt(minus_on, "change"),
+                     "− (on − pre_A)": fmt(f.on.interval.negated(), "change"),
                      "+ pre_B − pre_A": fmt(f.baseline.interval, "change"),
                      "pre_B − pre_A: SE over task pairs": f"{f.baseline_pair_se:.4f}"})
     return rows
@@ -340,23 +352,31 @@ def calibration_rows(cals: Sequence[tuple[str, Calibration]]) -> list[dict[str, 
     return rows
 
 
-def reach_rows(cals: Sequence[tuple[str, Calibration]], n_report: int
-               ) -> list[dict[str, str]]:
-    """Per (dataset label, calibration): what the report's test can see between two models
-    of one algorithm at our number of task pairs and, projected, at the report's."""
+def reach_rows(entries: Sequence[tuple[str, Calibration, Sequence[ModelEffect]]],
+               n_report: int) -> list[dict[str, str]]:
+    """Per (dataset label, calibration, its algorithms' `ModelEffect`s), one row per
+    algorithm: what the report's test can see between two of its models at our number of
+    task pairs, whether they differ beyond task-pair noise, and the share of its model pairs
+    projected below the report's p at ``n_report`` pairs over the 95 % interval of σ_m."""
     rows = []
-    for label, c in cals:
-        ours, theirs = reach(c), reach(c, n_report)
-        if ours is None or theirs is None:
+    for label, c, effects in entries:
+        ours = reach(c)
+        if ours is None:
             continue
-        rows.append({"dataset": label, "statistic": c.form,
-                     "task pairs": f"{ours.n_pairs:,}",
-                     "difference that reaches p, ours": f"{ours.detectable:.4f}",
-                     "largest same-algorithm difference": f"{ours.largest:.4f}",
-                     "spread between same-algorithm models": f"{ours.spread:.4f}",
-                     f"difference that reaches p at {n_report:,}": f"{theirs.detectable:.4f}",
-                     f"same-algorithm pairs below p at {n_report:,} (projected)":
-                         fmt(theirs.projected, "pct", 2)})
+        for e in effects:
+            same = [abs(p.mean_diff) for p in c.placebo if p.algo_x == e.algo]
+            low, mid, high = (e.share_below(c.threshold, n_report, sd) for sd in
+                              (e.sd_model_low, e.sd_model, e.sd_model_high))
+            rows.append({
+                "dataset": label, "statistic": c.form, "algorithm": ALGO_NAMES[e.algo],
+                "models": str(e.n_models),
+                f"difference that reaches p at {ours.n_pairs:,} pairs": f"{ours.detectable:.4f}",
+                "largest difference, two of its models": f"{max(same):.4f}" if same else "—",
+                "model effect: F-test p": fmt(e.p, "p"),
+                "σ_m (95 % CI)": f"{e.sd_model:.4f} ({e.sd_model_low:.4f} to "
+                                 f"{e.sd_model_high:.4f})",
+                f"pairs of its models below p at {n_report:,} (projected)":
+                    f"{fmt(mid, 'pct', 2)} ({fmt(low, 'pct', 2)} to {fmt(high, 'pct', 2)})"})
     return rows
 
 
