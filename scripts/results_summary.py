@@ -14,7 +14,7 @@ import dataclasses
 
 from neglr_utils import get_study, load_studies
 from neglr_utils.analysis import published
-from neglr_utils.analysis.calibration import calibrate
+from neglr_utils.analysis.calibration import calibrate, model_effect
 from neglr_utils.analysis.endpoints import seed_changes, seed_deltas
 from neglr_utils.analysis.results import Study, read_curve
 from neglr_utils.analysis.scorecard import scorecard
@@ -41,9 +41,10 @@ def study_section(name: str, study: Study) -> list[str]:
                             algos=("maml", "meta-sgd"))
     out += [markdown_table(tables.calibration_rows([(study.profile.label, cal),
                                                     (study.profile.label, report_form)])), "",
-            markdown_table(tables.reach_rows([(study.profile.label, cal),
-                                              (study.profile.label, report_form)],
-                                             published.FIGURE7_N)), ""]
+            markdown_table(tables.reach_rows(
+                [(study.profile.label, c, [e for a in ("maml", "meta-sgd")
+                                           if (e := model_effect(study.probes, probe, a, c.form))])
+                 for c in (cal, report_form)], published.FIGURE7_N)), ""]
     configs = [probe, dataclasses.replace(probe, disjoint=not probe.disjoint)]
     out += [markdown_table(tables.report_form_rows(study, configs)), ""]
     groups = seed_deltas(study.probes, probe)

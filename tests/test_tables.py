@@ -205,3 +205,16 @@ def test_choices_rows_give_each_profile_its_own_column():
     assert off[CPU_MINI.label] == "class-disjoint from A"
     assert off[CPU.label] == "independent of A"
     assert list(off) == ["setting", CPU_MINI.label, CPU.label, "parameter"]
+
+
+def test_results_summary_script_renders_a_study(study):
+    """scripts/results_summary.py (the README's results) runs on a probed study."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "results_summary.py"
+    spec = importlib.util.spec_from_file_location("results_summary", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "\n".join(module.study_section("tiny", study))
+    assert "| claim of the report |" in text and "off − on (the report's form)" in text
