@@ -188,7 +188,7 @@ table([{"setting": p.label, "profile": p.name, "filters": str(p.run.hidden),
 # {glue:text}`omni-on-maml` and {glue:text}`omni-on-msgd`, means with 95 % intervals
 # over training seeds, and by at least {glue:text}`omni-on-min` in every seed: a
 # **rapid-learning** regime (its last conv layer and head move,
-# chapter 5). On mini-ImageNet 32×32 ({glue:text}`mini-label`) the change is
+# chapter 5). On {glue:text}`mini-label` the change is
 # {glue:text}`mini-on-maml` and {glue:text}`mini-on-msgd`: **feature reuse**, as in the
 # report.
 # mini-ImageNet is therefore the primary test of the report's claim and Omniglot the

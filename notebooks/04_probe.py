@@ -53,7 +53,15 @@ from neglr_utils.analysis.variance import (
     seeds_needed,
 )
 from neglr_utils.display import tables
-from neglr_utils.display.format import ALGO_NAMES, check, fmt, glue_text, table, table_group
+from neglr_utils.display.format import (
+    ALGO_NAMES,
+    check,
+    fmt,
+    glue_text,
+    table,
+    table_group,
+    transposed,
+)
 from neglr_utils.display.params import check_parameters
 from neglr_utils.display.plots import (
     figure7_panels,
@@ -278,18 +286,22 @@ reaches = {n: (cals[n], report_form[n]) for n in studies}
 effects = {n: {c.form: [e for a in ("maml", "meta-sgd")
                         if (e := model_effect(s.probes, s.profile.probe, a, c.form))]
                for c in reaches[n]} for n, s in studies.items()}
-reach_table = tables.reach_rows([(labels[n], c, effects[n][c.form])
-                                 for n, pair in reaches.items() for c in pair],
+reach_table = tables.reach_rows([(labels[n], c) for n, pair in reaches.items() for c in pair],
                                 published.FIGURE7_N)
+effect_table = tables.model_effect_rows(
+    [(labels[n], e) for n, by_form in effects.items() for es in by_form.values() for e in es],
+    published.FIGURE7_P, published.FIGURE7_N)
 Markdown("No dataset has two models of one algorithm probed yet: the reach of the report's "
-         "test between them is unknown.") if not reach_table else table(
-    reach_table,
-    "What the report's test can see between two models of one algorithm: the smallest mean "
-    "difference whose p falls below the report's at our number of task pairs, the largest "
-    "difference between two of our models, the model effect (two-way ANOVA, models × task "
-    "pairs: F-test p and σ_m with its 95 % interval) and the share of pairs of its models "
-    "projected below the report's p at its number of task pairs, at σ_m's estimate and its "
-    "interval's ends.", "tab-reach")
+         "test between them is unknown.") if not reach_table else table_group([
+    table(reach_table, "What the report's test can see between two models: the smallest "
+          "mean difference whose p falls below the report's at our number of task pairs and "
+          "at the report's, beside the largest difference between two of our models of one "
+          "algorithm.", "tab-reach"),
+    table(effect_table, "Do the models of one algorithm differ beyond task-pair noise? Two-way "
+          "ANOVA (models × task pairs): F-test p and the model effect's sd σ_m with its 95 % "
+          "interval; the share of pairs of its models projected below the report's p at its "
+          "number of task pairs, at σ_m's estimate [and at its interval's ends].",
+          "tab-model-effect")])
 
 # %% tags=["hide-cell"]
 mini_effects = [] if mini_main is None else effects[mini_main.name]["off − pre_b"]
@@ -339,8 +351,9 @@ for n, s in studies.items():
     y = list(seed_changes(s.probes, s.profile.probe, "maml").values())
     if len(x) >= 2 and len(y) >= 2:
         improvements[n] = probability_of_improvement(x, y)
-table(rows, "Δ's variance over seeds and task pairs, and the seeds per algorithm each "
-      "question needs (80 % power, α = 0.05) at the spread of that dataset.", "tab-variance") \
+table(transposed(rows, "dataset"), "Δ's variance over seeds and task pairs, and the seeds "
+      "per algorithm each question needs (80 % power, α = 0.05) at the spread of that "
+      "dataset.", "tab-variance", index="quantity") \
     if rows else \
     Markdown("No dataset has two seeds of both algorithms probed yet: the spread over seeds "
              "is unknown.")
@@ -427,13 +440,16 @@ table([{"dataset": labels[n], **r} for n, s in studies.items()
 # with its own baseline, pre_B.
 
 # %% tags=["remove-input"]
-form_rows = [{"dataset": labels[n], **r} for n, s in studies.items()
-             for r in tables.report_form_rows(s, pairings[n])]
-Markdown("No dataset has MAML and Meta-SGD probed on the same seed yet.") if not form_rows \
-    else table(form_rows, "Meta-SGD − MAML in the report's (off − on) form split into its "
-               "three terms: means over seeds ± 95 % t-interval over seeds (with one seed, no "
-               "interval); the last column is the standard error over task pairs of the term "
-               "without adaptation (per-pair values averaged over seeds).", "tab-report-form")
+form_rows = [{"dataset, off-task pairs": f"{labels[n]}, {r.pop('off-task pairs')}", **r}
+             for n, s in studies.items() for r in tables.report_form_rows(s, pairings[n])
+             if int(r["seeds"]) > 1]
+Markdown("No dataset has MAML and Meta-SGD probed on two seeds yet.") if not form_rows \
+    else table(transposed(form_rows, "dataset, off-task pairs"), "Meta-SGD − MAML in the "
+               "report's (off − on) form split into its "
+               "three terms, datasets with at least two seeds: means over seeds ± 95 % "
+               "t-interval over seeds; the last row is the standard error over task pairs of "
+               "the term without adaptation (per-pair values averaged over seeds).",
+               "tab-report-form", index="quantity")
 
 # %% tags=["hide-cell"]
 mini_form = None if mini_main is None else report_form_independent(mini_main)

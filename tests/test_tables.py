@@ -218,3 +218,11 @@ def test_results_summary_script_renders_a_study(study):
     spec.loader.exec_module(module)
     text = "\n".join(module.study_section("tiny", study))
     assert "| claim of the report |" in text and "off − on (the report's form)" in text
+
+
+def test_transposed_turns_fields_into_rows():
+    from neglr_utils.display.format import transposed
+
+    rows = [{"dataset": "a", "seeds": 5, "sd": "0.1"}, {"dataset": "b", "seeds": 3}]
+    assert transposed(rows, "dataset") == [{"quantity": "seeds", "a": 5, "b": 3},
+                                           {"quantity": "sd", "a": "0.1", "b": ""}]

@@ -69,6 +69,14 @@ def _columns(rows: Sequence[Mapping[str, Any]], index: str | None
     return rows, cols
 
 
+def transposed(rows: Sequence[Mapping[str, Any]], key: str, name: str = "quantity"
+               ) -> list[dict[str, Any]]:
+    """Rows as columns, for a table with few rows and many fields: one row per field (named
+    in column ``name``), one column per input row, headed by its value of ``key``."""
+    fields = [k for k in dict.fromkeys(k for r in rows for k in r) if k != key]
+    return [{name: f, **{str(r[key]): r.get(f, "") for r in rows}} for f in fields]
+
+
 def markdown_table(rows: Sequence[Mapping[str, Any]], caption: str = "", name: str = "",
                    index: str | None = None) -> str:
     """Rows of text as a MyST table (numbered by the book when ``name`` is given)."""
