@@ -162,10 +162,10 @@ study_mini = CPU_MINI.locate(("meta-sgd",), (0,))[("meta-sgd", 0)]
 mini_curve = (long_mini if (long_mini / "metrics.jsonl").exists()
               else study_mini if (study_mini / "final.pt").exists()
               else CPU.root() / "rate-curve" / "mini-imagenet")
-curves = [(read_curve(CPU.root() / "rate-curve" / "omniglot"), CPU.run.n_iterations),
-          (read_curve(mini_curve), CPU_MINI.run.n_iterations)]
-names = {f"{c.config.dataset}: one Meta-SGD run of {c.config.n_iterations:,} iterations; "
-         f"dotted: the profile's {n_it:,}": (c, n_it) for c, n_it in curves}
+curves = [(read_curve(CPU.root() / "rate-curve" / "omniglot"), CPU),
+          (read_curve(mini_curve), CPU_MINI)]
+names = {f"{p.label}: one Meta-SGD run of {c.config.n_iterations:,} iterations; dotted: the "
+         f"profile's {p.run.n_iterations:,}": (c, p.run.n_iterations) for c, p in curves}
 rate_evolution_panels({name: {c.config.seed: c.evolution} for name, (c, _) in names.items()},
                       marks={name: n_it for name, (_, n_it) in names.items()})
 plt.show()

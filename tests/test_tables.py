@@ -60,7 +60,7 @@ def test_changing_the_eval_artifact_changes_the_table(study, study_root):
     after = accuracy_over_seeds(load_study(TINY, root=study_root).of("maml"))
     assert after.mean == pytest.approx(before.mean + 0.05)  # one of two seeds moved by 0.1
     row = next(r for r in tables.accuracy_rows(load_study(TINY, root=study_root))
-               if r["algorithm"] == "maml")
+               if r["algorithm"] == "MAML")
     assert row["test accuracy (95 % CI)"] == fmt(after, "pct")
     res["acc"] -= 0.1
     (path / "eval-test.json").write_text(json.dumps(res))

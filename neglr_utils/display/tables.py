@@ -262,7 +262,7 @@ def accuracy_rows(study: Study) -> list[dict[str, str]]:
         runs = [r for r in study.of(algo) if r.test is not None]
         if runs:
             rep = published.VAL_ACC.get(algo) if study.dataset == "mini-imagenet" else None
-            rows.append({"algorithm": algo, "seeds": str(len(runs)),
+            rows.append({"algorithm": ALGO_NAMES[algo], "seeds": str(len(runs)),
                          "test accuracy (95 % CI)": fmt(accuracy_over_seeds(runs), "pct"),
                          "interval over": "seeds" if len(runs) > 1
                          else f"{runs[0].test.n_episodes} test tasks",
