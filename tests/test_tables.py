@@ -75,7 +75,7 @@ def test_the_reports_accuracy_stands_only_beside_mini_imagenet(study):
     mini = dataclasses.replace(study, profile=dataclasses.replace(
         study.profile, run=study.profile.run.replace(dataset="mini-imagenet")))
     rows = {r["algorithm"]: r[report] for r in tables.accuracy_rows(mini)}
-    assert rows["maml"] == "≈ 46 %" and rows["meta-sgd"] == "≈ 47 %"
+    assert rows["MAML"] == "≈ 46 %" and rows["Meta-SGD"] == "≈ 47 %"
 
 
 def test_table1_is_over_seeds_beside_the_report_and_leaves_out_conv_biases(study):
