@@ -112,16 +112,28 @@ def figure7_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval]]],
                    ) -> tuple[Figure, np.ndarray]:
     """One panel per dataset (title: its scale; ``units``: what its intervals are over)
     and the report's values last, ``ncols`` panels per row."""
-    n = len(panels) + 1
+    unit = {name: (units or {}).get(name, "seeds") for name in panels}
+    return _panels_with_report(
+        {name: lambda ax, f=fig7, u=unit[name]: plot_figure7(f, ax, unit=u)
+         for name, fig7 in panels.items()},
+        plot_report_figure7, ncols, height=4.8, legend_y=-0.1)
+
+
+def _panels_with_report(draw: Mapping[str, Any], draw_report: Any, ncols: int, height: float,
+                        legend_y: float) -> tuple[Figure, np.ndarray]:
+    """A grid of panels, one per title in ``draw`` (title -> a function drawing on an axes)
+    and the report's (``draw_report``) last, legends below the tick labels, unused panels
+    hidden."""
+    n = len(draw) + 1
     rows = -(-n // ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, 4.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, height * rows), squeeze=False)
     flat = list(axes.flat)
-    for ax, (name, fig7) in zip(flat, panels.items(), strict=False):
-        plot_figure7(fig7, ax, unit=(units or {}).get(name, "seeds"))
+    for ax, (name, fn) in zip(flat, draw.items(), strict=False):
+        fn(ax)
         title(ax, name, 40)
-    plot_report_figure7(flat[n - 1])
+    draw_report(flat[n - 1])
     title(flat[n - 1], REPORT_TITLE, 40)
-    _legends_below(flat[:n], -0.1)
+    _legends_below(flat[:n], legend_y)
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -461,20 +473,9 @@ def regime_panels(panels: Mapping[str, Mapping[str, Mapping[str, Interval | None
                   ncols: int = 2) -> tuple[Figure, np.ndarray]:
     """`plot_regime` per dataset (title -> algorithm -> {"on", "off"}) and the report's
     changes last, ``ncols`` panels per row, legends below the tick labels."""
-    n = len(panels) + 1
-    rows = -(-n // ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(4.6 * ncols, 5.0 * rows), squeeze=False)
-    flat = list(axes.flat)
-    for ax, (name, changes) in zip(flat, panels.items(), strict=False):
-        plot_regime(changes, ax)
-        title(ax, name, 40)
-    plot_report_regime(flat[n - 1])
-    title(flat[n - 1], REPORT_TITLE, 40)
-    _legends_below(flat[:n], -0.2)
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig, axes
+    return _panels_with_report(
+        {name: lambda ax, c=changes: plot_regime(c, ax) for name, changes in panels.items()},
+        plot_report_regime, ncols, height=5.0, legend_y=-0.2)
 
 
 def plot_calibration(cal: Calibration, ax: Axes | None = None) -> Axes:

@@ -376,16 +376,16 @@ def model_effect_rows(effects: Sequence[tuple[str, ModelEffect]], threshold: flo
     ``n_report`` task pairs, at σ_m's estimate [and the ends of its 95 % interval]."""
     rows = []
     for label, e in effects:
-        shares = [e.share_below(threshold, n_report, sd)
-                  for sd in (e.sd_model, e.sd_model_low, e.sd_model_high)]
+        shares = [fmt(x, "pct", 2 if x < 0.01 else 1) for x in
+                  (e.share_below(threshold, n_report, sd)
+                   for sd in (e.sd_model, e.sd_model_low, e.sd_model_high))]
         rows.append({"dataset": label, "statistic": e.form,
                      "algorithm (models)": f"{ALGO_NAMES[e.algo]} ({e.n_models})",
                      "F-test p": fmt(e.p, "p"),
                      "σ_m [95 % CI]": f"{e.sd_model:.4f} [{e.sd_model_low:.4f}, "
                                       f"{e.sd_model_high:.4f}]",
                      f"pairs below p at {n_report:,} [range]":
-                         f"{fmt(shares[0], 'pct')} [{fmt(shares[1], 'pct', 2)}, "
-                         f"{fmt(shares[2], 'pct', 0)}]"})
+                         f"{shares[0]} [{shares[1]}, {shares[2]}]"})
     return rows
 
 
