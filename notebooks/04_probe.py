@@ -488,7 +488,7 @@ check(mini_form is not None and adapt.low < 0 < adapt.high < published.effect()
 
 # %% tags=["remove-input"]
 check(mini_main is not None
-      and verdict(mini_main.probes, mini_main.profile.probe).conclusion == "equivalent"
+      and verdicts[mini_main.name].conclusion == "equivalent"
       and share_high > MISCALIBRATED and mini_form is not None
       and mini_form.total.interval.low <= published.effect() <= mini_form.total.interval.high,
       "on mini-ImageNet Δ is equivalent to 0 within ± the report's effect (TOST over seeds), "
