@@ -69,6 +69,17 @@ def test_endpoint_shows_seeds_the_mean_and_the_margin():
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == "over seeds"
 
 
+def test_endpoint_ticks_stay_few_on_a_narrow_range():
+    """A one-seed panel spans a few thousandths: the default locator put 11 crowded ticks."""
+    _, ax = plt.subplots(figsize=(10, 2.2))
+    plots.plot_endpoint((0,), [iv(0.0016, 0.0032, 600)], mean_ci([0.0016]), 0.0024, ax,
+                        report_effect=0.0024)
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    assert sum(low <= t <= high for t in ax.get_xticks()) <= 7
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["seed 0", "mean (no interval)"]
+
+
 def test_sign_sweep_draws_on_and_off_task():
     sweep = {f: {"on": iv(0.1 * f), "off": iv(-0.01 * f)} for f in (-1.0, 0.0, 1.0)}
     ax = plots.plot_sign_sweep(sweep)

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..analysis import published
 from ..analysis.calibration import Calibration
@@ -168,8 +169,10 @@ def plot_endpoint(seeds: Sequence[int], per_seed: Sequence[Interval], over: Inte
     if report_effect is not None:
         ax.axvline(report_effect, color=COLORS["meta-sgd"], ls="--", label="report's effect")
     ax.axvline(0, color="k", lw=0.8)
-    over_label = "over seeds" if over.n > 1 else "one seed:\nno interval"
+    over_label = "over seeds" if over.n > 1 else "mean (no interval)"
     ax.set_yticks(y, [f"seed {s}" for s in seeds] + [over_label])
+    ax.set_ylim(-0.6, len(seeds) + 0.6)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
     ax.set_xlabel("Δ = (off − pre_b)[Meta-SGD] − (off − pre_b)[MAML]")
     _legend(ax, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return ax
