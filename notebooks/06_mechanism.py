@@ -165,6 +165,8 @@ glue_text("ablation-main", "; ".join(f"{n_negative(matched[n])} of 4"
                                      for n in ablations) or "—")
 not_needed = all(negative_in_every_seed(a) for a in ablations.values())
 glue_text("ablation-conclusion",
+          "No ablation run of this profile has finished yet (the methods chapter lists it)."
+          if not ablations else
           "On every dataset a conv rate ends negative in every seed without transductive "
           "BatchNorm, so transductive normalisation is not needed for negative conv rates."
           if not_needed else "On some dataset no conv rate ends negative in every seed without "
