@@ -53,9 +53,9 @@ book = get_study(profile)
 
 # %% [markdown]
 # This page is executed first: it makes sure every run, its test accuracy and its probe
-# exist, reading the committed ones and computing only what is missing and cheap (the
-# runs still training are listed in the methods chapter with the command that trains
-# them). The chapters then only read.
+# exist, reading the committed ones and computing only what is missing and cheap (any
+# run still to train is listed in the methods chapter with the command that trains it).
+# The chapters then only read.
 
 # %% tags=["hide-cell"]
 missing, undiagnosed = prepare(book, seeds, root=results_dir, data_root=data_root,
@@ -272,7 +272,7 @@ glue_text("rep-off-rel", " and ".join(
 # ## Chapters
 #
 # Every chapter is executed by `make book` (`book/build.py`); the methods chapter lists
-# the settings of every run, the runs still training and the time each chapter took.
+# the settings of every run, any run still to train and the time each chapter took.
 #
 # ```{tableofcontents}
 # ```

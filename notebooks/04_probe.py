@@ -90,10 +90,12 @@ mini_main = next((s for s in studies.values()  # the primary test; None in a smo
 # $s_c$ per class $c$ is assigned the class of the most cosine-similar support embedding,
 #
 # $$
-# \hat y_\theta(x) = \arg\max_c \frac{f_\theta(x) \cdot f_\theta(s_c)}
-#   {\lVert f_\theta(x)\rVert\,\lVert f_\theta(s_c)\rVert}, \qquad
-# \mathrm{acc}_\theta(T) = \frac{1}{|Q_T|}\sum_{(x, y) \in Q_T}
+# \begin{aligned}
+# \hat y_\theta(x) &= \arg\max_c \frac{f_\theta(x) \cdot f_\theta(s_c)}
+#   {\lVert f_\theta(x)\rVert\,\lVert f_\theta(s_c)\rVert}, \\
+# \mathrm{acc}_\theta(T) &= \frac{1}{|Q_T|}\sum_{(x, y) \in Q_T}
 #   \mathbb{1}\big[\hat y_\theta(x) = y\big].
+# \end{aligned}
 # $$ (probe)
 #
 # This is the NIL classifier of {cite:t}`raghu2020anil`. With $\theta$ the

@@ -79,7 +79,7 @@ table(tables.profile_rows(list(PROFILES.values())), "The settings of every profi
 # The report leaves several settings open. Each is a parameter here; the values this book
 # used, per dataset (the Meta-SGD config of each profile and its probe; among Omniglot's
 # hundreds of test characters two independent tasks rarely share one, so its off-task
-# pairs are drawn independently, see chapter 4's last table):
+# pairs are drawn independently, see {numref}`tab-overlap`):
 
 # %% tags=["remove-input"]
 table(tables.choices_rows(book.profiles), "The report's unstated settings and our "

@@ -192,7 +192,7 @@ def plot_sign_sweep(sweep: Mapping[float, Mapping[str, Interval | None]], ax: Ax
     ax.axvline(1, color="0.5", ls=":", lw=0.8)
     ax.set_xlabel("multiplier of the conv layers' learned rates (1 = as trained)")
     ax.set_ylabel("change in head-free accuracy")
-    _legend(ax)
+    _legend(ax, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: inside it hid bars
     return ax
 
 
