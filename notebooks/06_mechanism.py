@@ -135,8 +135,8 @@ table_group(table(tables.ablation_rows(matched[n], a), "Mean learned rate per la
 # %% [markdown]
 # With support-set statistics the conv layers whose mean rate ends negative in every seed are
 # {glue:text}`ablation-every`, against {glue:text}`ablation-every-main` with transductive
-# BatchNorm on the same seeds; the conv layers with a negative mean are
-# {glue:text}`ablation-neg`, against {glue:text}`ablation-main`.
+# BatchNorm on the same seeds; {glue:text}`ablation-neg` conv layers have a negative mean
+# over seeds, against {glue:text}`ablation-main`.
 # {glue:text}`ablation-conclusion` That is an existence result, not a measured effect: with
 # one or two seeds per dataset the intervals over seeds of these layers' means are wide.
 
