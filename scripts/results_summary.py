@@ -40,13 +40,18 @@ def study_section(name: str, study: Study) -> list[str]:
     report_form = calibrate(study.probes, probe, published.FIGURE7_P, form="off − on",
                             algos=("maml", "meta-sgd"))
     out += [markdown_table(tables.calibration_rows([(study.profile.label, cal),
-                                                    (study.profile.label, report_form)])), "",
-            markdown_table(tables.reach_rows([(study.profile.label, c) for c in (cal, report_form)],
-                                             published.FIGURE7_N)), "",
-            markdown_table(tables.model_effect_rows(
-                [(study.profile.label, e) for c in (cal, report_form) for a in ("maml", "meta-sgd")
-                 if (e := model_effect(study.probes, probe, a, c.form))],
-                published.FIGURE7_P, published.FIGURE7_N)), ""]
+                                                    (study.profile.label, report_form)])), ""]
+    reach = tables.reach_rows([(study.profile.label, c) for c in (cal, report_form)],
+                              published.FIGURE7_N)
+    effects = [(study.profile.label, e) for c in (cal, report_form) for a in ("maml", "meta-sgd")
+               if (e := model_effect(study.probes, probe, a, c.form))]
+    if reach and effects:
+        out += [markdown_table(reach), "",
+                markdown_table(tables.model_effect_rows(effects, published.FIGURE7_P,
+                                                        published.FIGURE7_N)), ""]
+    else:
+        out += ["The report's test's reach and the model effect need two probed seeds of one "
+                "algorithm; this study has none.", ""]
     configs = [probe, dataclasses.replace(probe, disjoint=not probe.disjoint)]
     out += [markdown_table(tables.report_form_rows(study, configs)), ""]
     groups = seed_deltas(study.probes, probe)

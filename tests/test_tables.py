@@ -226,3 +226,20 @@ def test_transposed_turns_fields_into_rows():
     rows = [{"dataset": "a", "seeds": 5, "sd": "0.1"}, {"dataset": "b", "seeds": 3}]
     assert transposed(rows, "dataset") == [{"quantity": "seeds", "a": 5, "b": 3},
                                            {"quantity": "sd", "a": "0.1", "b": ""}]
+
+
+def test_results_summary_says_what_a_one_seed_study_lacks(study, study_root):
+    """With one seed per algorithm there is no same-algorithm pair: the summary says so in a
+    sentence instead of printing empty tables (README's 6,000-iteration contrast had two)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "results_summary.py"
+    spec = importlib.util.spec_from_file_location("results_summary", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    one = load_study(dataclasses.replace(TINY, seeds=(0,)), root=study_root)
+    text = "\n".join(module.study_section("tiny", one))
+    assert "\n|  |\n" not in text and "this study has none" in text
+    two = "\n".join(module.study_section("tiny", study))
+    assert "this study has none" not in two and "σ_m" in two
