@@ -37,7 +37,7 @@ from neglr_utils.analysis.trajectory import adaptation_curves
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, duration, fmt, glue_text, table
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import plot_adaptation, plot_training_curves, style, title
+from neglr_utils.display.plots import plot_adaptation, plot_training_curves, show, style, title
 from neglr_utils.stats import mean_ci
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
@@ -88,7 +88,7 @@ for ax, study in zip(axes[:, 0], studies.values(), strict=True):
                          ax=ax, n_val_episodes=runs[0].config.n_val_episodes)
     title(ax, tables.scale_label(study))
 fig.tight_layout()
-plt.show()
+show()
 
 # %% [markdown]
 # ## Meta-test accuracy
@@ -121,7 +121,7 @@ curves = adaptation_curves(run, n_tasks=100, extra_steps=5, data_root=data_root,
 ax = plot_adaptation({"support (adapted on)": curves.support, "query (held out)": curves.query},
                      n_inner_steps=run.config.meta.n_inner_steps)
 title(ax, tables.scale_label(study, "100 test tasks"))
-plt.show()
+show()
 
 # %% [markdown]
 # Before adaptation the query accuracy is {glue:text}`q-pre` (chance: {glue:text}`chance`):

@@ -30,7 +30,6 @@ results_dir = None
 seeds = None  # None: each dataset profile's own training seeds
 
 # %% tags=["hide-cell"]
-import matplotlib.pyplot as plt
 
 from neglr_utils import get_study, load_run, load_studies, rates_by_layer
 from neglr_utils.analysis import published
@@ -44,6 +43,7 @@ from neglr_utils.display.plots import (
     plot_rate_densities,
     plot_sweep_metric,
     rate_evolution_panels,
+    show,
     style,
     title,
 )
@@ -135,7 +135,7 @@ check(len(negative(omni)) < 4 and (mini is None or len(negative(mini)) < 4),
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-rates", "caption": "Mean learned inner rate per layer over meta-training, one row per dataset: the conv layers (left, on their own scale) and the head (right); thin lines are single seeds, thick lines their mean. The report's Figure 6 shows the final distribution only."}}
 rate_evolution_panels({tables.scale_label(s): {r.seed: r.evolution for r in s.of("meta-sgd")}
                        for s in studies.values()})
-plt.show()
+show()
 
 # %% tags=["remove-input"]
 table([{"dataset": labels[n], **row} for n, s in studies.items()
@@ -168,7 +168,7 @@ names = {f"{p.label}: one Meta-SGD run of {c.config.n_iterations:,} iterations; 
          f"profile's {p.run.n_iterations:,}": (c, p.run.n_iterations) for c, p in curves}
 rate_evolution_panels({name: {c.config.seed: c.evolution} for name, (c, _) in names.items()},
                       marks={name: n_it for name, (_, n_it) in names.items()})
-plt.show()
+show()
 
 # %% tags=["remove-input"]
 long_curve = curves[1][0]
@@ -236,7 +236,7 @@ by_layer = rates_by_layer(load_run(first.path).effective_rates())
 ax = plot_rate_densities({k: by_layer[k] for k in published.TABLE1_LAYERS})
 title(ax, f"{first_study.profile.label}, Meta-SGD seed {first.seed}, "
       f"{first_study.profile.run.n_iterations:,} iterations")
-plt.show()
+show()
 
 # %% [markdown]
 # ## Rates constrained to be positive, and accuracy
@@ -282,7 +282,7 @@ x, series = sweep_series(steps_rows, "n_inner_steps",
                          published.CONV_LAYERS)
 plot_sweep_metric(x, series, xlabel="inner steps (training and test)",
                   ylabel="mean learned inner rate")
-plt.show()
+show()
 
 # %% [markdown]
 # Conv layers with a negative mean rate, per number of inner steps:

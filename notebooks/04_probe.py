@@ -68,6 +68,7 @@ from neglr_utils.display.plots import (
     plot_calibration,
     plot_endpoint,
     regime_panels,
+    show,
     style,
     title,
 )
@@ -138,7 +139,7 @@ regime = {n: {a: {"on": change_over_seeds(s.probes, s.profile.probe, a, which="o
                   "off": change_over_seeds(s.probes, s.profile.probe, a, which="off")}
               for a in ("maml", "meta-sgd", "meta-sgd-positive")} for n, s in studies.items()}
 regime_panels({tables.scale_label(studies[n]): d for n, d in regime.items()}, ncols=2)
-plt.show()
+show()
 
 # %% tags=["hide-cell"]
 omni = [v for n, d in regime.items() if studies[n].dataset == "omniglot"
@@ -177,7 +178,7 @@ panels = {tables.scale_label(s): {a: figure7(s.probes, s.profile.probe, a)
 units = {tables.scale_label(s): "seeds" if len(s.of("meta-sgd")) > 1 else "task pairs"
          for s in studies.values()}
 figure7_panels(panels, units, ncols=2)
-plt.show()
+show()
 
 # %% tags=["remove-input"]
 table_group(table(
@@ -198,13 +199,13 @@ table_group(table(
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-endpoint", "caption": "The primary endpoint Δ per dataset: each seed's mean with its 95 % interval over task pairs, and the mean over seeds with its 95 % t-interval over seeds; grey: the equivalence margin (± the report's effect); dashed: the report's effect."}}
 verdicts = {n: verdict(s.probes, s.profile.probe) for n, s in studies.items()}
-fig, axes = plt.subplots(len(verdicts), 1, figsize=(10, 1.2 + 2.2 * len(verdicts)),
+fig, axes = plt.subplots(len(verdicts), 1, figsize=(7, 0.6 + 4.2 * len(verdicts)),
                          squeeze=False)
 for ax, (n, v) in zip(axes[:, 0], verdicts.items(), strict=True):
     plot_endpoint(*tables.endpoint_data(v), v.margin, ax, report_effect=published.effect())
     title(ax, tables.scale_label(studies[n]))
 fig.tight_layout()
-plt.show()
+show()
 
 # %% tags=["hide-cell"]
 glue_text("effect", fmt(published.effect(), "change"))
@@ -243,7 +244,7 @@ for ax, (n, c) in zip(axes[:, 0], shown.items(), strict=True):
     plot_calibration(c, ax)
     title(ax, tables.scale_label(studies[n]))
 fig.tight_layout()
-plt.show()
+show()
 
 # %% tags=["remove-input"]
 report_form = {n: calibrate(s.probes, s.profile.probe, published.FIGURE7_P, form="off − on",

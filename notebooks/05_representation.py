@@ -44,7 +44,7 @@ from neglr_utils.core.representation import HEAD_ONLY
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import COLORS, plot_layer_similarity, style, title
+from neglr_utils.display.plots import COLORS, plot_layer_similarity, show, style, title
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
                  seeds=seeds)
@@ -101,7 +101,7 @@ for ax, (n, s) in zip(axes[:, 0], studies.items(), strict=True):
     plot_layer_similarity(series, ax, styles=styles)
     title(ax, tables.scale_label(s))
 fig.tight_layout()
-plt.show()
+show()
 
 # %% tags=["remove-input"]
 def change_rows(n):
@@ -179,7 +179,7 @@ for ax, (n, s) in zip(axes[:, 0], studies.items(), strict=True):
     plot_layer_similarity(series, ax)
     title(ax, tables.scale_label(s))
 fig.tight_layout()
-plt.show()
+show()
 
 # %% [markdown]
 # With the conv rates flipped, Meta-SGD's last conv layer moves further from the

@@ -39,7 +39,7 @@ from neglr_utils.analysis.results import table1
 from neglr_utils.display import tables
 from neglr_utils.display.format import check, fmt, glue_text, table, table_group
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import plot_sign_sweep, style, title
+from neglr_utils.display.plots import plot_sign_sweep, show, style, title
 from neglr_utils.runs.probes import select
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir,
@@ -189,7 +189,7 @@ for ax, (n, sw) in zip(axes[:, 0], sweeps.items(), strict=True):
                     else "task pairs")
     title(ax, tables.scale_label(studies[n]))
 fig.tight_layout()
-plt.show()
+show()
 
 # %% [markdown]
 # With its conv rates flipped (×−1), as trained (×1) and zeroed (×0), Meta-SGD's off-task

@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
+from matplotlib.ticker import MultipleLocator  # noqa: E402
 
 from neglr_utils.analysis import published  # noqa: E402
 from neglr_utils.analysis.rates import Curves, RatePoint  # noqa: E402
@@ -155,3 +156,62 @@ def test_layer_similarity_axis_stops_near_the_lowest_mean_and_at_one():
     ax = plots.plot_layer_similarity({"a": {"conv1": wide, "head": wide}, "b": tight})
     low, high = ax.get_ylim()
     assert low == pytest.approx(wide.mean - 0.1) and high == pytest.approx(1.02)
+
+
+def test_legible_lifts_every_text_to_the_floor_at_the_column_width():
+    """A wide grid (two datasets and the report, legends below the panels) shown in the book's
+    column: before, its tick labels fall under the caption's size; after `legible`, no text
+    does, and every legend still lies below its panel's tick labels."""
+    changes = {a: {"on": iv(0.1), "off": iv(0.03)} for a in ("maml", "meta-sgd")}
+    fig, axes = plots.regime_panels({"omniglot": changes, "mini": changes}, ncols=3)
+    assert plots.shown_text_px(fig) < plots.MIN_TEXT_PX
+    plots.legible(fig)
+    assert plots.shown_text_px(fig) >= plots.MIN_TEXT_PX - 1e-6
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in list(axes.flat)[:3]:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert legend.y1 <= ax.xaxis.get_tightbbox(renderer).y0
+
+
+def test_legible_keeps_a_figure_legend_clear_of_the_axes():
+    """The rate curves' one legend for the figure stays in its strip below the panels."""
+    series = {0: [RatePoint(it, layer, 10, 0.01 + m * it, 0.01, 0.5) for it in (100, 200, 300)
+                  for layer, m in (("conv1", 1e-5), ("logits", 1e-4))]}
+    fig, axes = plots.rate_evolution_panels({"a": series, "b": series})
+    plots.legible(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert plots.shown_text_px(fig) >= plots.MIN_TEXT_PX - 1e-6
+    assert all(legend.y1 <= ax.get_tightbbox(renderer).y0 for ax in axes[-1])
+
+
+def test_legible_hangs_a_legend_below_the_tick_labels_and_x_label():
+    """A legend anchored just under the axes (where it would cover the tick labels and the
+    x label) is moved below them; a legend inside the axes is left where it is."""
+    fig, (low, inside) = plt.subplots(1, 2, figsize=(14, 3))  # wide: its text is enlarged
+    for ax in (low, inside):
+        ax.plot([0, 1], [0, 1], label="a line")
+        ax.set_xlabel("an x label")
+    low.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02))
+    inside.legend(loc="upper left")
+    plots.legible(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert low.get_legend().get_window_extent(renderer).y1 <= \
+        low.xaxis.get_tightbbox(renderer).y0
+    legend, box = inside.get_legend().get_window_extent(renderer), inside.get_window_extent()
+    assert box.y0 < legend.y0 and legend.y1 <= box.y1
+
+
+def test_legible_thins_x_ticks_whose_labels_would_overlap():
+    """A wide figure's enlarged tick labels (five-digit decimals) no longer touch."""
+    fig, ax = plt.subplots(figsize=(12, 2))
+    ax.plot([-0.0061, 0.0058], [0, 1])
+    ax.xaxis.set_major_locator(MultipleLocator(0.0005))  # 25 ticks
+    plots.legible(fig)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(boxes) >= 2
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))

@@ -43,6 +43,113 @@ def style() -> None:
     })
 
 
+# The book's text column at a 1280-px window (sphinx-book-theme, measured in Chromium): a
+# wider figure is scaled down to it, and its text with it. The caption's size is the floor.
+COLUMN_PX = 672
+MIN_TEXT_PX = 14.4
+
+
+def _scale(fig: Figure, column_px: float) -> float:
+    """How much the book's column shrinks ``fig``: inline PNGs are saved at the figure's
+    dpi with ``bbox_inches="tight"`` (0.1 in of padding), so a legend outside the axes
+    widens the image."""
+    fig.canvas.draw()
+    width = fig.get_tightbbox().width + 0.2
+    return min(1.0, column_px / (width * fig.dpi))
+
+
+def shown_text_px(fig: Figure, column_px: float = COLUMN_PX) -> float:
+    """The smallest text of ``fig`` in screen pixels once the book scales it to its column."""
+    scale = _scale(fig, column_px)
+    sizes = [t.get_fontsize() for t in fig.findobj(mpl.text.Text) if t.get_visible()
+             and t.get_text().strip()]
+    return min(sizes, default=np.inf) * fig.dpi / 72 * scale
+
+
+def legible(fig: Figure | None = None, column_px: float = COLUMN_PX,
+            min_px: float = MIN_TEXT_PX) -> Figure:
+    """Enlarge every text of ``fig`` that the book's column would show smaller than
+    ``min_px`` pixels, then lay the figure out again: crowded x ticks thinned, a legend
+    below or right of an axes hung below its (now larger) tick labels, a figure legend kept
+    in its strip at the bottom. A figure whose text is already large enough is left as it
+    is."""
+    fig = plt.gcf() if fig is None else fig
+    if shown_text_px(fig, column_px) >= min_px - 0.01:
+        return fig  # already legible: its own layout stands
+    for _ in range(4):  # larger text widens a legend beside the axes, and with it the image
+        _enlarge(fig, min_px * 72 / (fig.dpi * _scale(fig, column_px)))
+        _thin_ticks(fig)
+        for _ in range(2):  # a new layout moves the axes, and with them the legends' anchors
+            fig.canvas.draw()
+            _legends_below_ticks(fig)
+            bottom = max((lg.get_window_extent().height for lg in fig.legends), default=0.0)
+            fig.tight_layout(rect=(0, (bottom + 4) / (fig.get_figheight() * fig.dpi)
+                                   if bottom else 0, 1, 1))
+        if shown_text_px(fig, column_px) >= min_px - 0.01:
+            break
+    return fig
+
+
+def _enlarge(fig: Figure, floor: float) -> None:
+    """Every text of ``fig`` (tick labels through their axes) at least ``floor`` points; a
+    figure legend that no longer fits the figure's width gets one entry per row."""
+    for ax in fig.axes:
+        for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            ticks = axis.get_ticklabels()
+            if ticks and ticks[0].get_fontsize() < floor:
+                ax.tick_params(axis=which, labelsize=floor)
+    for text in fig.findobj(mpl.text.Text):
+        if text.get_fontsize() < floor:
+            text.set_fontsize(floor)
+    fig.canvas.draw()
+    for legend in fig.legends:
+        if legend.get_window_extent().width > fig.bbox.width:
+            legend.set_ncols(1)
+
+
+def _legends_below_ticks(fig: Figure) -> None:
+    """Hang each legend anchored outside its axes (below it, or beside it on the right, where
+    larger text would squeeze the axes) just under the axes' tick labels and x label."""
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or legend.get_bbox_to_anchor() is None:
+            continue
+        anchor = legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+        if anchor.x0 > 1:
+            legend.set_loc("upper center")
+            anchor = mpl.transforms.Bbox.from_bounds(0.5, -1, 0, 0)
+        if anchor.y0 >= 0:
+            continue
+        below = ax.xaxis.get_tightbbox(renderer)
+        box = ax.get_window_extent(renderer)
+        y = (min(below.y0, box.y0) - 4 - box.y0) / box.height
+        legend.set_bbox_to_anchor((anchor.x0, y), transform=ax.transAxes)
+
+
+def _thin_ticks(fig: Figure) -> None:
+    """Fewer ticks on a linear axis whose (enlarged) tick labels overlap."""
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        axis = ax.xaxis
+        if axis.get_scale() != "linear" or isinstance(axis.get_major_locator(),
+                                                       mpl.ticker.FixedLocator):
+            continue
+        for nbins in (5, 4, 3):
+            fig.canvas.draw()
+            boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels()
+                     if t.get_visible() and t.get_text()]
+            if all(a.x1 + 2 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False)):
+                break
+            axis.set_major_locator(MaxNLocator(nbins))
+
+
+def show(fig: Figure | None = None) -> None:
+    """`legible`, then `plt.show` (the book's and JupyterLab's way to show a figure)."""
+    legible(fig)
+    plt.show()
+
+
 def _ax(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
 
