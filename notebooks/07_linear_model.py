@@ -45,6 +45,7 @@ from IPython.display import Markdown
 from neglr_utils import get_study
 from neglr_utils.display.format import check, fmt, glue_text, markdown_table
 from neglr_utils.display.params import check_parameters
+from neglr_utils.display.plots import show
 from neglr_utils.linear.model import (
     LinearTask,
     MetaSGDConfig,
@@ -206,7 +207,7 @@ fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
 for ax, r in zip(axes, regimes, strict=True):
     plot_loss_curve(curves[r.name], best[r.name], ax=ax)
     ax.set_title(regime_title(r))
-plt.show()
+show()
 
 # %% [markdown]
 # In both regimes the optimal training rate is **negative**: $\alpha_t^*$ =
@@ -272,7 +273,7 @@ scans = {rf"$\sigma = {s:g}$": ratio_scan(replace(under, task=replace(task, sigm
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
 plot_optimal_rates(scans, ax=axes[0])
 plot_gains(scans, ax=axes[1])
-plt.show()
+show()
 
 # %% [markdown]
 # With the larger label noise $\alpha_t^*$ is negative at {glue:text}`lin-scan-neg-1` of
@@ -340,7 +341,7 @@ plot_objective_panels({regime_title(r): (
      "optimal training rate (untied)": few_best[r.name].alpha_t_opt,
      "optimal tied rate": tied_best[r.name]},
     untied[r.name]) for r in regimes})
-plt.show()
+show()
 
 # %% [markdown]
 # Under-parameterised, the meta-training loss is lowest at {glue:text}`lin-obj-low` (the

@@ -215,3 +215,22 @@ def test_legible_thins_x_ticks_whose_labels_would_overlap():
     boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
     assert len(boxes) >= 2
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def test_legible_fits_a_wide_figure_legend_and_long_titles_to_the_figure():
+    """Chapter 7's objective panels: a one-row figure legend and panel titles that the
+    enlarged text would push past the figure are rebuilt one entry per row and wrapped."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    labels = ["meta-training loss, minimised over the initialisation (n = 10 sets)",
+              "test loss, untied (n = 10 sets)", "test loss, tied (n = 10 sets)"]
+    lines = [axes[0].plot([0, 1], [0, i], label=lab)[0] for i, lab in enumerate(labels)]
+    for ax in axes:
+        ax.set_title("under-parameterised: p / (m n_v) = 0.1, a long panel title")
+    fig.legend(lines, labels, loc="lower center", ncols=3, fontsize="small")
+    plots.legible(fig)
+    fig.canvas.draw()
+    assert plots.shown_text_px(fig) >= plots.MIN_TEXT_PX - 1e-6
+    assert fig.legends[0].get_window_extent().width <= fig.bbox.width
+    assert [t.get_text() for t in fig.legends[0].texts] == labels
+    for ax in axes:
+        assert ax.title.get_window_extent().width <= ax.get_window_extent().width

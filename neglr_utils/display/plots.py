@@ -76,8 +76,12 @@ def legible(fig: Figure | None = None, column_px: float = COLUMN_PX,
     fig = plt.gcf() if fig is None else fig
     if shown_text_px(fig, column_px) >= min_px - 0.01:
         return fig  # already legible: its own layout stands
-    for _ in range(4):  # larger text widens a legend beside the axes, and with it the image
-        _enlarge(fig, min_px * 72 / (fig.dpi * _scale(fig, column_px)))
+    # first at the figure's own scale, then once at the image's (text wider than its panel
+    # widens the image); no more: each pass could widen it again
+    scales = (min(1.0, column_px / ((fig.get_figwidth() + 0.2) * fig.dpi)), None)
+    for scale in scales:
+        grow = _enlarge(fig, min_px * 72 / (fig.dpi * (scale or _scale(fig, column_px))))
+        fig.set_figheight(fig.get_figheight() * grow)  # room for the taller text, same width
         _thin_ticks(fig)
         for _ in range(2):  # a new layout moves the axes, and with them the legends' anchors
             fig.canvas.draw()
@@ -85,14 +89,20 @@ def legible(fig: Figure | None = None, column_px: float = COLUMN_PX,
             bottom = max((lg.get_window_extent().height for lg in fig.legends), default=0.0)
             fig.tight_layout(rect=(0, (bottom + 4) / (fig.get_figheight() * fig.dpi)
                                    if bottom else 0, 1, 1))
-        if shown_text_px(fig, column_px) >= min_px - 0.01:
-            break
     return fig
 
 
-def _enlarge(fig: Figure, floor: float) -> None:
+def _entries(legend: mpl.legend.Legend) -> tuple[list[Any], list[str]]:
+    """A legend's handles and labels, to make it again."""
+    return legend.legend_handles, [t.get_text() for t in legend.texts]
+
+
+def _enlarge(fig: Figure, floor: float) -> float:
     """Every text of ``fig`` (tick labels through their axes) at least ``floor`` points; a
-    figure legend that no longer fits the figure's width gets one entry per row."""
+    legend that no longer fits the figure's width is made again with one entry per row (an
+    axes' below its axes), a title wider than its panel is wrapped. Returns how much the
+    median text grew."""
+    before = np.median([t.get_fontsize() for t in fig.findobj(mpl.text.Text)])
     for ax in fig.axes:
         for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
             ticks = axis.get_ticklabels()
@@ -102,9 +112,25 @@ def _enlarge(fig: Figure, floor: float) -> None:
         if text.get_fontsize() < floor:
             text.set_fontsize(floor)
     fig.canvas.draw()
-    for legend in fig.legends:
+    for legend in list(fig.legends):  # a legend's columns are fixed when it is made
         if legend.get_window_extent().width > fig.bbox.width:
-            legend.set_ncols(1)
+            legend.remove()
+            fig.legend(*_entries(legend), loc="lower center", ncols=1,
+                       fontsize=legend.texts[0].get_fontsize())
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None and legend.get_window_extent().width > fig.bbox.width:
+            ax.legend(*_entries(legend), loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                      ncols=1, fontsize=legend.texts[0].get_fontsize(),
+                      title=legend.get_title().get_text() or None,
+                      title_fontsize=legend.get_title().get_fontsize())
+    for ax in fig.axes:  # a title wider than its panel is wrapped
+        head = ax.title
+        ratio = head.get_window_extent().width / ax.get_window_extent().width
+        if head.get_text() and ratio > 1:
+            head.set_text(textwrap.fill(head.get_text().replace("\n", " "),
+                                        int(len(head.get_text()) / ratio * 0.95)))
+    return float(np.median([t.get_fontsize() for t in fig.findobj(mpl.text.Text)]) / before)
 
 
 def _legends_below_ticks(fig: Figure) -> None:

@@ -8,6 +8,7 @@ number in the legend.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,6 +26,12 @@ PANEL_WIDTH = 5.5  # inches per panel of a figure with one panel per regime
 
 def _ax(ax: Axes | None) -> Axes:
     return plt.subplots()[1] if ax is None else ax
+
+
+def _legend_below(ax: Axes, *args: Any) -> None:
+    """The panel's legend below its axes (inside, it hid the curves); `display.plots.show`
+    hangs it under the tick labels."""
+    ax.legend(*args, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
 
 
 def regime_title(regime: Regime) -> str:
@@ -61,7 +68,7 @@ def plot_loss_curve(curve: LossCurve, best: RateComparison | None = None,
                     label=rf"optimum $\alpha_t^* = {best.alpha_t_opt:.2f}$")
     ax.set_xlabel(RATE_LABEL)
     ax.set_ylabel("expected test loss after adaptation")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return ax
 
 
@@ -90,7 +97,7 @@ def plot_optimal_rates(rows: Mapping[str, Sequence[RateComparison]],
     ax.axhline(0.0, color="black", linewidth=0.8)
     _ratio_axis(ax)
     ax.set_ylabel(r"optimal training rate $\alpha_t^*$")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return ax
 
 
@@ -112,7 +119,7 @@ def plot_gains(rows: Mapping[str, Sequence[RateComparison]], ax: Axes | None = N
     ax.set_yscale("symlog", linthresh=GAIN_THRESHOLD)
     _ratio_axis(ax)
     ax.set_ylabel(r"loss saved by $\alpha_t^*$")
-    ax.legend(fontsize="small")
+    _legend_below(ax)
     return ax
 
 
@@ -134,7 +141,7 @@ def plot_objectives(curves: Mapping[str, LossCurve], marks: Mapping[str, float],
     ax.set_xlabel(r"rate $\alpha$ ($\alpha_t$; also $\alpha_r$ when tied)")
     ax.set_ylabel("loss")
     if legend:
-        ax.legend(fontsize="small")
+        _legend_below(ax)
     return ax
 
 
@@ -161,7 +168,7 @@ def plot_objective_panels(panels: Mapping[str, Panel], axes: Sequence[Axes] | No
         ax.set_title(title)
         handles, labels = ax.get_legend_handles_labels()
         n = len(curves)
-        ax.legend(handles[n:], labels[n:], loc="upper left", fontsize="x-small")
+        _legend_below(ax, handles[n:], labels[n:])
     fig = axes[0].figure
     fig.legend(handles[:n], labels[:n], loc="lower center", ncol=n, fontsize="small")
     fig.subplots_adjust(bottom=0.22)
