@@ -40,7 +40,7 @@ from neglr_utils.core.data import DataNotFoundError, load_split, load_splits
 from neglr_utils.core.episodes import sampling_throughput
 from neglr_utils.display.format import table
 from neglr_utils.display.params import check_parameters
-from neglr_utils.display.plots import plot_episode, show, style
+from neglr_utils.display.plots import plot_episode, style
 
 check_parameters(profile=profile, data_root=data_root, device=device, results_dir=results_dir, seeds=seeds)
 style()
@@ -90,14 +90,14 @@ episodes = {name: study_episode(name) for name in ("cpu", "cpu-mini")
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-episode-omniglot", "caption": "One Omniglot episode (meta-train split, 28×28, 5-way 1-shot, 3 queries per class): the support image of each class (left column) and its query images, each row one label. Rotated characters are classes of their own."}}
 plot_episode(episodes["cpu"])
-show()
+plt.show()  # an image grid, placed by hand: no tight layout
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-episode-mini", "caption": "One mini-ImageNet episode at 32×32, the resolution of the CPU study (meta-train split, 5-way 1-shot, 3 queries per class)."}}
 if "cpu-mini" in episodes:
     plot_episode(episodes["cpu-mini"])
 else:
     plt.figure(figsize=(4, 1)).text(0.5, 0.5, "mini-ImageNet is not available here", ha="center")
-show()
+plt.show()  # an image grid, placed by hand: no tight layout
 
 # %% [markdown]
 # ## How fast is sampling?

@@ -81,7 +81,7 @@ studies = {n: s for n, s in load_studies(get_study(profile), seeds, root=results
 # ## Training curves
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-maml-curves", "caption": "MAML's accuracy during meta-training, one panel per dataset and one colour per seed: validation accuracy on a fixed list of validation tasks (band: 95 % CI over those tasks) and training accuracy (query accuracy of each meta-batch after adaptation, averaged over the logging window)."}}
-fig, axes = plt.subplots(len(studies), 1, figsize=(8, 3.4 * len(studies)), squeeze=False)
+fig, axes = plt.subplots(len(studies), 1, figsize=(9, 5.6 * len(studies)), squeeze=False)
 for ax, study in zip(axes[:, 0], studies.values(), strict=True):
     runs = study.of("maml")
     plot_training_curves({f"maml seed {r.seed}": training_curves(r.metrics) for r in runs},

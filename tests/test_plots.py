@@ -126,6 +126,17 @@ def test_training_curves():
     ax = plots.plot_training_curves({"maml": m, "meta-sgd": m}, n_val_episodes=100)
     assert labelled(ax) and len(ax.lines) == 4 and len(ax.collections) == 2
     assert "n=100" in ax.get_legend().get_texts()[0].get_text()
+    assert [ln.get_color() for ln in ax.lines[::2]] == [plots.COLORS["maml"],
+                                                         plots.COLORS["meta-sgd"]]
+
+
+def test_training_curves_give_each_seed_of_one_algorithm_its_colour():
+    """Figure 2.1's caption says one colour per seed: three MAML seeds, three colours."""
+    m = Curves((10, 20, 30), (0.3, 0.4, 0.5), (20, 30), (0.35, 0.45), (0.05, 0.04))
+    ax = plots.plot_training_curves({f"maml seed {s}": m for s in range(3)})
+    validation = [ln.get_color() for ln in ax.lines[::2]]
+    assert len(set(validation)) == 3
+    assert [ln.get_color() for ln in ax.lines[1::2]] == validation  # training: same colour
 
 
 def test_adaptation_band_is_the_t_interval():
@@ -234,3 +245,20 @@ def test_legible_fits_a_wide_figure_legend_and_long_titles_to_the_figure():
     assert [t.get_text() for t in fig.legends[0].texts] == labels
     for ax in axes:
         assert ax.title.get_window_extent().width <= ax.get_window_extent().width
+
+
+def test_legible_moves_a_side_legend_of_a_narrow_figure_below_and_spaces_its_ticks():
+    """Chapter 4's endpoint figure: its text is large enough, but the legend beside each
+    panel squeezes the axes until the tick labels run together; `legible` hangs it below."""
+    fig, axes = plt.subplots(2, 1, figsize=(7, 9), squeeze=False)
+    for ax in axes[:, 0]:
+        plots.plot_endpoint((0, 1, 2, 3, 4), [iv(0.001, 0.002)] * 5, iv(0.0001, 0.002), 0.0024,
+                            ax, report_effect=0.0024)
+    fig.tight_layout()
+    plots.legible(fig)
+    fig.canvas.draw()
+    for ax in axes[:, 0]:
+        legend, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert legend.y1 <= box.y0 and legend.x0 >= box.x0 - 1
+        ticks = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+        assert all(a.x1 < b.x0 for a, b in zip(ticks, ticks[1:], strict=False))

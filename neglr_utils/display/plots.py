@@ -70,25 +70,24 @@ def legible(fig: Figure | None = None, column_px: float = COLUMN_PX,
             min_px: float = MIN_TEXT_PX) -> Figure:
     """Enlarge every text of ``fig`` that the book's column would show smaller than
     ``min_px`` pixels, then lay the figure out again: crowded x ticks thinned, a legend
-    below or right of an axes hung below its (now larger) tick labels, a figure legend kept
-    in its strip at the bottom. A figure whose text is already large enough is left as it
-    is."""
+    below or right of an axes hung below its (now larger) tick labels, titles wrapped to
+    their panels, a figure legend kept in its strip at the bottom. For figures laid out with
+    ``tight_layout`` (an image grid placed by hand should use ``plt.show``)."""
     fig = plt.gcf() if fig is None else fig
-    if shown_text_px(fig, column_px) >= min_px - 0.01:
-        return fig  # already legible: its own layout stands
     # first at the figure's own scale, then once at the image's (text wider than its panel
     # widens the image); no more: each pass could widen it again
     scales = (min(1.0, column_px / ((fig.get_figwidth() + 0.2) * fig.dpi)), None)
     for scale in scales:
         grow = _enlarge(fig, min_px * 72 / (fig.dpi * (scale or _scale(fig, column_px))))
         fig.set_figheight(fig.get_figheight() * grow)  # room for the taller text, same width
-        _thin_ticks(fig)
         for _ in range(2):  # a new layout moves the axes, and with them the legends' anchors
             fig.canvas.draw()
             _legends_below_ticks(fig)
+            _wrap_titles(fig)
             bottom = max((lg.get_window_extent().height for lg in fig.legends), default=0.0)
             fig.tight_layout(rect=(0, (bottom + 4) / (fig.get_figheight() * fig.dpi)
                                    if bottom else 0, 1, 1))
+            _thin_ticks(fig)  # on the axes' final width
     return fig
 
 
@@ -100,8 +99,7 @@ def _entries(legend: mpl.legend.Legend) -> tuple[list[Any], list[str]]:
 def _enlarge(fig: Figure, floor: float) -> float:
     """Every text of ``fig`` (tick labels through their axes) at least ``floor`` points; a
     legend that no longer fits the figure's width is made again with one entry per row (an
-    axes' below its axes), a title wider than its panel is wrapped. Returns how much the
-    median text grew."""
+    axes' below its axes). Returns how much the median text grew."""
     before = np.median([t.get_fontsize() for t in fig.findobj(mpl.text.Text)])
     for ax in fig.axes:
         for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
@@ -124,12 +122,6 @@ def _enlarge(fig: Figure, floor: float) -> float:
                       ncols=1, fontsize=legend.texts[0].get_fontsize(),
                       title=legend.get_title().get_text() or None,
                       title_fontsize=legend.get_title().get_fontsize())
-    for ax in fig.axes:  # a title wider than its panel is wrapped
-        head = ax.title
-        ratio = head.get_window_extent().width / ax.get_window_extent().width
-        if head.get_text() and ratio > 1:
-            head.set_text(textwrap.fill(head.get_text().replace("\n", " "),
-                                        int(len(head.get_text()) / ratio * 0.95)))
     return float(np.median([t.get_fontsize() for t in fig.findobj(mpl.text.Text)]) / before)
 
 
@@ -151,6 +143,20 @@ def _legends_below_ticks(fig: Figure) -> None:
         box = ax.get_window_extent(renderer)
         y = (min(below.y0, box.y0) - 4 - box.y0) / box.height
         legend.set_bbox_to_anchor((anchor.x0, y), transform=ax.transAxes)
+
+
+def _wrap_titles(fig: Figure) -> None:
+    """Wrap each panel title to its axes' present width (from one line, so that a wider
+    axes after a new layout takes back its line breaks)."""
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        head = ax.title
+        if not head.get_text():
+            continue
+        head.set_text(" ".join(head.get_text().split("\n")))
+        ratio = head.get_window_extent(renderer).width / ax.get_window_extent(renderer).width
+        if ratio > 1:
+            head.set_text(textwrap.fill(head.get_text(), int(len(head.get_text()) / ratio)))
 
 
 def _thin_ticks(fig: Figure) -> None:
@@ -409,21 +415,25 @@ def plot_training_curves(curves: Mapping[str, Curves], ax: Axes | None = None,
     """Validation accuracy (95 % CI band) and training accuracy vs meta-iteration.
 
     ``curves``: label -> `analysis.Curves` of a run. Training accuracy (thin dashed) is
-    the logged window mean of meta-batch query accuracies.
+    the logged window mean of meta-batch query accuracies. One colour per algorithm when
+    each label is a different one (the label's first word), else one colour per label (the
+    seeds of one algorithm); the legend hangs below the axes, where it hides no curve.
     """
     ax = _ax(ax)
     n_txt = f"n={n_val_episodes} tasks, " if n_val_episodes else ""
-    for label, m in curves.items():
+    by_algo = len({label.split(" ")[0] for label in curves}) == len(curves)
+    for i, (label, m) in enumerate(curves.items()):
         it = np.asarray(m.val_iteration)
         acc, ci = np.asarray(m.val_acc), np.asarray(m.val_ci95)
-        (line,) = ax.plot(it, acc, marker="o", color=COLORS.get(label.split(" ")[0]),
+        color = COLORS.get(label.split(" ")[0]) if by_algo else f"C{i % 10}"
+        (line,) = ax.plot(it, acc, marker="o", markersize=3, color=color,
                           label=f"{label} validation ({n_txt}95% CI)")
         ax.fill_between(it, acc - ci, acc + ci, color=line.get_color(), alpha=0.2)
         ax.plot(m.iteration, m.train_acc, ls="--", lw=0.8, color=line.get_color(),
                 label=f"{label} training (query, after adaptation)")
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("accuracy")
-    _legend(ax)
+    _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, fontsize=9)
     return ax
 
 
