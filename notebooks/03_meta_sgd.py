@@ -30,7 +30,6 @@ results_dir = None
 seeds = None  # None: each dataset profile's own training seeds
 
 # %% tags=["hide-cell"]
-
 from neglr_utils import get_study, load_run, load_studies, rates_by_layer
 from neglr_utils.analysis import published
 from neglr_utils.analysis.rates import fraction_negative, late_range, rate_at

@@ -45,13 +45,14 @@ def study_section(name: str, study: Study) -> list[str]:
                               published.FIGURE7_N)
     effects = [(study.profile.label, e) for c in (cal, report_form) for a in ("maml", "meta-sgd")
                if (e := model_effect(study.probes, probe, a, c.form))]
-    if reach and effects:
-        out += [markdown_table(reach), "",
-                markdown_table(tables.model_effect_rows(effects, published.FIGURE7_P,
+    if reach:
+        out += [markdown_table(reach), ""]
+    if effects:
+        out += [markdown_table(tables.model_effect_rows(effects, published.FIGURE7_P,
                                                         published.FIGURE7_N)), ""]
-    else:
-        out += ["The report's test's reach and the model effect need two probed seeds of one "
-                "algorithm; this study has none.", ""]
+    if not (reach and effects):
+        out += ["The report's test's reach or the model effect needs two probed seeds of one "
+                "algorithm; this study has too few.", ""]
     configs = [probe, dataclasses.replace(probe, disjoint=not probe.disjoint)]
     out += [markdown_table(tables.report_form_rows(study, configs)), ""]
     groups = seed_deltas(study.probes, probe)

@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
-from matplotlib.ticker import MultipleLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from neglr_utils.analysis import published  # noqa: E402
 from neglr_utils.analysis.rates import Curves, RatePoint  # noqa: E402
@@ -220,7 +221,7 @@ def test_legible_thins_x_ticks_whose_labels_would_overlap():
     """A wide figure's enlarged tick labels (five-digit decimals) no longer touch."""
     fig, ax = plt.subplots(figsize=(12, 2))
     ax.plot([-0.0061, 0.0058], [0, 1])
-    ax.xaxis.set_major_locator(MultipleLocator(0.0005))  # 25 ticks
+    ax.xaxis.set_major_locator(MaxNLocator(25, integer=False))  # every 0.0005
     plots.legible(fig)
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
@@ -262,3 +263,39 @@ def test_legible_moves_a_side_legend_of_a_narrow_figure_below_and_spaces_its_tic
         assert legend.y1 <= box.y0 and legend.x0 >= box.x0 - 1
         ticks = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
         assert all(a.x1 < b.x0 for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+def test_legible_makes_a_too_wide_legend_again_with_its_title_and_error_bars():
+    """A one-row legend wider than the figure comes back one entry per row, with its title
+    and its error-bar entries (not the legend's plain-line proxies)."""
+    fig, ax = plt.subplots(figsize=(12, 3))
+    for i in range(4):
+        ax.errorbar([0, 1], [i, i], yerr=0.1, label=f"a long label for series number {i}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4, title="the title")
+    plots.legible(fig)
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "the title"
+    assert len(legend.texts) == 4 and legend.get_window_extent().width <= fig.bbox.width
+    # an error-bar entry draws as a LineCollection; a plain-line proxy would be a Line2D
+    assert all(isinstance(h, LineCollection) for h in legend.legend_handles)
+
+
+def test_legible_hangs_any_outside_legend_and_keeps_categories():
+    """A legend hung by its bottom edge, one beside the axes at x = 1 and one on a twin axes
+    all end up under the tick labels; a categorical x axis keeps every category."""
+    fig, (low, side) = plt.subplots(1, 2, figsize=(14, 3))
+    low.bar(["MAML", "Meta-SGD", "positive Meta-SGD"], [1, 2, 3], label="bars")
+    low.legend(loc="lower center", bbox_to_anchor=(0.5, -0.5))
+    side.plot([0, 1], [0, 1], label="a line")
+    side.legend(loc="center left", bbox_to_anchor=(1, 0.5))
+    twin = side.twinx()
+    twin.plot([0, 1], [1, 0], label="twin")
+    twin.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    plots.legible(fig)
+    fig.canvas.draw()
+    for ax in (low, side):
+        legend = ax.get_legend().get_window_extent()
+        assert legend.y1 <= ax.xaxis.get_tightbbox().y0 + 1e-6
+    assert twin.get_legend().get_window_extent().y1 <= twin.get_window_extent().y0
+    assert [t.get_text() for t in low.get_xticklabels()] == ["MAML", "Meta-SGD",
+                                                             "positive Meta-SGD"]

@@ -240,6 +240,6 @@ def test_results_summary_says_what_a_one_seed_study_lacks(study, study_root):
     spec.loader.exec_module(module)
     one = load_study(dataclasses.replace(TINY, seeds=(0,)), root=study_root)
     text = "\n".join(module.study_section("tiny", one))
-    assert "\n|  |\n" not in text and "this study has none" in text
+    assert "\n|  |\n" not in text and "this study has too few" in text
     two = "\n".join(module.study_section("tiny", study))
-    assert "this study has none" not in two and "σ_m" in two
+    assert "this study has too few" not in two and "σ_m" in two

@@ -71,8 +71,9 @@ def legible(fig: Figure | None = None, column_px: float = COLUMN_PX,
     """Enlarge every text of ``fig`` that the book's column would show smaller than
     ``min_px`` pixels, then lay the figure out again: crowded x ticks thinned, a legend
     below or right of an axes hung below its (now larger) tick labels, titles wrapped to
-    their panels, a figure legend kept in its strip at the bottom. For figures laid out with
-    ``tight_layout`` (an image grid placed by hand should use ``plt.show``)."""
+    their panels, a figure legend kept in its strip at the bottom (figure legends are
+    expected there, as the book's are). For figures laid out with ``tight_layout`` (an image
+    grid placed by hand should use ``plt.show``)."""
     fig = plt.gcf() if fig is None else fig
     # first at the figure's own scale, then once at the image's (text wider than its panel
     # widens the image); no more: each pass could widen it again
@@ -91,16 +92,31 @@ def legible(fig: Figure | None = None, column_px: float = COLUMN_PX,
     return fig
 
 
-def _entries(legend: mpl.legend.Legend) -> tuple[list[Any], list[str]]:
-    """A legend's handles and labels, to make it again."""
-    return legend.legend_handles, [t.get_text() for t in legend.texts]
+def _entries(legend: mpl.legend.Legend, axes: Sequence[Axes]) -> tuple[list[Any], list[str]]:
+    """A legend's original artists (error bars stay error bars) and labels, in its order,
+    found by label among ``axes``' labelled artists, to make the legend again."""
+    artists: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            artists.setdefault(label, handle)
+    labels = [t.get_text() for t in legend.texts]
+    return [artists.get(label, proxy) for label, proxy in
+            zip(labels, legend.legend_handles, strict=True)], labels
+
+
+def _one_column(legend: mpl.legend.Legend) -> dict[str, Any]:
+    """What a legend made again with one entry per row keeps of ``legend``."""
+    title = legend.get_title()
+    return {"ncols": 1, "fontsize": legend.texts[0].get_fontsize(),
+            "title": title.get_text() or None, "title_fontsize": title.get_fontsize(),
+            "frameon": legend.get_frame_on()}
 
 
 def _enlarge(fig: Figure, floor: float) -> float:
     """Every text of ``fig`` (tick labels through their axes) at least ``floor`` points; a
     legend that no longer fits the figure's width is made again with one entry per row (an
     axes' below its axes). Returns how much the median text grew."""
-    before = np.median([t.get_fontsize() for t in fig.findobj(mpl.text.Text)])
+    before = _median_size(fig)
     for ax in fig.axes:
         for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
             ticks = axis.get_ticklabels()
@@ -110,19 +126,23 @@ def _enlarge(fig: Figure, floor: float) -> float:
         if text.get_fontsize() < floor:
             text.set_fontsize(floor)
     fig.canvas.draw()
-    for legend in list(fig.legends):  # a legend's columns are fixed when it is made
-        if legend.get_window_extent().width > fig.bbox.width:
-            legend.remove()
-            fig.legend(*_entries(legend), loc="lower center", ncols=1,
-                       fontsize=legend.texts[0].get_fontsize())
+    too_wide = lambda lg: lg.texts and lg.get_window_extent().width > fig.bbox.width  # noqa: E731
+    for legend in [lg for lg in fig.legends if too_wide(lg)]:  # columns are fixed when made
+        legend.remove()
+        fig.legend(*_entries(legend, fig.axes), loc="lower center", **_one_column(legend))
     for ax in fig.axes:
         legend = ax.get_legend()
-        if legend is not None and legend.get_window_extent().width > fig.bbox.width:
-            ax.legend(*_entries(legend), loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                      ncols=1, fontsize=legend.texts[0].get_fontsize(),
-                      title=legend.get_title().get_text() or None,
-                      title_fontsize=legend.get_title().get_fontsize())
-    return float(np.median([t.get_fontsize() for t in fig.findobj(mpl.text.Text)]) / before)
+        if legend is not None and too_wide(legend):
+            ax.legend(*_entries(legend, [ax]), loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                      **_one_column(legend))
+    return _median_size(fig) / before
+
+
+def _median_size(fig: Figure) -> float:
+    """The median size in points of the figure's visible, non-empty texts (1 if none)."""
+    sizes = [t.get_fontsize() for t in fig.findobj(mpl.text.Text)
+             if t.get_visible() and t.get_text().strip()]
+    return float(np.median(sizes)) if sizes else 1.0
 
 
 def _legends_below_ticks(fig: Figure) -> None:
@@ -131,16 +151,16 @@ def _legends_below_ticks(fig: Figure) -> None:
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         legend = ax.get_legend()
-        if legend is None or legend.get_bbox_to_anchor() is None:
+        if legend is None:
             continue
         anchor = legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted())
-        if anchor.x0 > 1:
-            legend.set_loc("upper center")
+        if anchor.x0 >= 1 - 1e-9:  # beside the axes: below it instead, centred
             anchor = mpl.transforms.Bbox.from_bounds(0.5, -1, 0, 0)
         if anchor.y0 >= 0:
             continue
-        below = ax.xaxis.get_tightbbox(renderer)
+        legend.set_loc("upper center")  # its top edge under the labels
         box = ax.get_window_extent(renderer)
+        below = ax.xaxis.get_tightbbox(renderer) or box  # None: a hidden x axis (twinx)
         y = (min(below.y0, box.y0) - 4 - box.y0) / box.height
         legend.set_bbox_to_anchor((anchor.x0, y), transform=ax.transAxes)
 
@@ -156,16 +176,19 @@ def _wrap_titles(fig: Figure) -> None:
         head.set_text(" ".join(head.get_text().split("\n")))
         ratio = head.get_window_extent(renderer).width / ax.get_window_extent(renderer).width
         if ratio > 1:
-            head.set_text(textwrap.fill(head.get_text(), int(len(head.get_text()) / ratio)))
+            head.set_text(textwrap.fill(head.get_text(),
+                                        max(1, int(len(head.get_text()) / ratio))))
 
 
 def _thin_ticks(fig: Figure) -> None:
-    """Fewer ticks on a linear axis whose (enlarged) tick labels overlap."""
+    """Fewer ticks on a linear x axis whose (enlarged) tick labels overlap. Only a
+    `MaxNLocator` (matplotlib's default `AutoLocator` is one) is thinned, its other settings
+    kept; fixed, categorical and other locators are left as they are."""
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         axis = ax.xaxis
-        if axis.get_scale() != "linear" or isinstance(axis.get_major_locator(),
-                                                       mpl.ticker.FixedLocator):
+        locator = axis.get_major_locator()
+        if axis.get_scale() != "linear" or not isinstance(locator, MaxNLocator):
             continue
         for nbins in (5, 4, 3):
             fig.canvas.draw()
@@ -173,7 +196,7 @@ def _thin_ticks(fig: Figure) -> None:
                      if t.get_visible() and t.get_text()]
             if all(a.x1 + 2 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False)):
                 break
-            axis.set_major_locator(MaxNLocator(nbins))
+            locator.set_params(nbins=nbins)
 
 
 def show(fig: Figure | None = None) -> None:
