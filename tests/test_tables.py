@@ -94,8 +94,8 @@ def test_probe_tables_come_from_the_probes(study):
     assert rows and rows[0]["off-task pairs"] == "independent"
     assert sorted(sign_sweep(study.probes, PROBE)) == [-1.0, -0.5, 0.0, 0.5, 1.0]
     changes = {r["quantity"]: r for r in tables.changes_rows(study, PROBE)}
-    assert set(changes["seeds"]) == {"quantity", "maml", "meta-sgd", "meta-sgd-positive"}
-    assert changes["seeds"]["maml"] == "2" and "off − pre_b" in changes
+    assert set(changes["seeds"]) == {"quantity", "MAML", "Meta-SGD", "positive Meta-SGD"}
+    assert changes["seeds"]["MAML"] == "2" and "off − pre_b" in changes
 
 
 def test_settling_rows_read_a_long_curve_at_its_quarters():

@@ -280,15 +280,16 @@ def run_accuracy(run: RunSummary) -> Interval | None:
 
 
 def changes_rows(study: Study, config: ProbeConfig) -> list[dict[str, str]]:
-    """The probe's means and changes (rows) per algorithm as trained (columns), over seeds."""
+    """The probe's means and changes (rows) per algorithm as trained (columns, named as the
+    text names them), over seeds."""
     algos = [a for a in ALGOS if select(study.probes, algo=a, condition=TRAINED, config=config)]
     fig = {a: figure7(study.probes, config, a) for a in algos}
-    rows = [{"quantity": "seeds", **{a: str(len(select(study.probes, algo=a, condition=TRAINED,
-                                                        config=config))) for a in algos}}]
+    rows = [{"quantity": "seeds", **{ALGO_NAMES[a]: str(len(select(
+        study.probes, algo=a, condition=TRAINED, config=config))) for a in algos}}]
     for c, name in (("pre", "pre (task A)"), ("on", "on-task (A)"), ("off", "off-task (B)")):
-        rows.append({"quantity": name, **{a: fmt(fig[a].get(c)) for a in algos}})
+        rows.append({"quantity": name, **{ALGO_NAMES[a]: fmt(fig[a].get(c)) for a in algos}})
     for which, name in CHANGES.items():
-        rows.append({"quantity": name, **{a: fmt(change_over_seeds(
+        rows.append({"quantity": name, **{ALGO_NAMES[a]: fmt(change_over_seeds(
             study.probes, config, a, which=which), "change") for a in algos}})
     return rows
 
