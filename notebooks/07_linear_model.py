@@ -80,9 +80,11 @@ seed = 0 if seeds is None else seeds[0]
 # A task $i$ is a weight vector; its data are Gaussian inputs and noisy linear labels:
 #
 # $$
-# w_i \sim \mathcal{N}\!\big(w_0, \tfrac{\nu^2}{p} I_p\big), \qquad
-# x \sim \mathcal{N}(0, I_p), \qquad y = w_i^\top x + \sigma \varepsilon, \quad
-# \varepsilon \sim \mathcal{N}(0, 1),
+# \begin{aligned}
+# &w_i \sim \mathcal{N}\!\big(w_0, \tfrac{\nu^2}{p} I_p\big), \qquad
+#   x \sim \mathcal{N}(0, I_p), \\
+# &y = w_i^\top x + \sigma \varepsilon, \qquad \varepsilon \sim \mathcal{N}(0, 1),
+# \end{aligned}
 # $$ (lin-model)
 #
 # so that $\mathbb{E}\|w_i - w_0\|^2 = \nu^2$ whatever the dimension $p$. The loss of
@@ -91,9 +93,11 @@ seed = 0 if seeds is None else seeds[0]
 # $\omega$ on a support set $(X^t_i, y^t_i)$ of $n_t$ samples is
 #
 # $$
-# w_i' = \omega - \alpha \nabla \mathcal{L}(\omega; X^t_i, y^t_i)
-#      = (I - \alpha C_i)\, \omega + \alpha h_i, \qquad
-# C_i = \tfrac{1}{n_t} X^{t\top}_i X^t_i, \quad h_i = \tfrac{1}{n_t} X^{t\top}_i y^t_i .
+# \begin{aligned}
+# w_i' &= \omega - \alpha \nabla \mathcal{L}(\omega; X^t_i, y^t_i)
+#       = (I - \alpha C_i)\, \omega + \alpha h_i, \\
+# C_i &= \tfrac{1}{n_t} X^{t\top}_i X^t_i, \qquad h_i = \tfrac{1}{n_t} X^{t\top}_i y^t_i .
+# \end{aligned}
 # $$ (lin-step)
 #
 # Meta-training on $m$ tasks scores each adapted $w_i'$ on its $n_v$ query samples
@@ -101,9 +105,11 @@ seed = 0 if seeds is None else seeds[0]
 # problem:
 #
 # $$
-# \hat{\mathcal{L}}(\omega, \alpha_t) = \frac{1}{m} \sum_{i=1}^m
-#   \mathcal{L}(w_i'; X^v_i, y^v_i) = \frac{1}{2 m n_v} \big\| M \omega - r \big\|^2,
-# \qquad M_i = X^v_i (I - \alpha_t C_i), \quad r_i = y^v_i - \alpha_t X^v_i h_i,
+# \begin{aligned}
+# \hat{\mathcal{L}}(\omega, \alpha_t) &= \frac{1}{m} \sum_{i=1}^m
+#   \mathcal{L}(w_i'; X^v_i, y^v_i) = \frac{1}{2 m n_v} \big\| M \omega - r \big\|^2, \\
+# M_i &= X^v_i (I - \alpha_t C_i), \qquad r_i = y^v_i - \alpha_t X^v_i h_i,
+# \end{aligned}
 # $$ (lin-meta)
 #
 # with $M$ and $r$ the $m n_v$ stacked rows. Its minimiser is the linear solve
@@ -123,10 +129,12 @@ seed = 0 if seeds is None else seeds[0]
 # for one rate per coordinate). Averaging over tasks, support sets and test points,
 #
 # $$
-# \mathbb{E}\, \mathcal{L}_{\text{test}}(\omega, \alpha_r) = \frac{1}{2} \Big[
+# \begin{aligned}
+# \mathbb{E}\, \mathcal{L}_{\text{test}}(\omega, \alpha_r) &= \frac{1}{2} \Big[
 #   q(\alpha_r) \big( \|\omega - w_0\|^2 + \nu^2 \big)
-#   + \sigma^2 \big( 1 + \tfrac{p}{n_r} \alpha_r^2 \big) \Big], \qquad
-# q(\alpha) = (1 - \alpha)^2 + \frac{p + 1}{n_r} \alpha^2 ,
+#   + \sigma^2 \big( 1 + \tfrac{p}{n_r} \alpha_r^2 \big) \Big], \\
+# q(\alpha) &= (1 - \alpha)^2 + \frac{p + 1}{n_r} \alpha^2 ,
+# \end{aligned}
 # $$ (lin-test)
 #
 # which a test checks against simulated tasks (within a 99 % interval). Two consequences
